@@ -1,0 +1,26 @@
+"""Per-lab graded checks. One sub-package per lab: ``labNN/__init__.py`` defines ``LAB``
+(a :class:`autograder.spec.LabSpec`), ``probes.py`` (runs in the sandboxed child: calls the
+student's code, returns plain data) and ``checks.py`` (unittest cases run in the trusted parent).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from autograder.spec import LabSpec
+
+
+def available_labs() -> list[str]:
+    """Lab ids that have checks, e.g. ``["lab02"]``."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("lab"))
+
+
+def get_lab(lab_id: str) -> LabSpec:
+    """The spec of ``lab_id`` ("lab02" or "lab02_segmentation"); clear error if unknown."""
+    short = lab_id.split("_")[0]
+    if short not in available_labs():
+        raise SystemExit(
+            f"unknown lab {lab_id!r}: labs with checks are {', '.join(available_labs()) or 'none'}"
+        )
+    return importlib.import_module(f"autograder.labs.{short}").LAB
