@@ -1,0 +1,467 @@
+"""Streaming metrics: segmentation confusion matrix (mIoU), top-k accuracy, VOC detection AP.
+
+Segmentation follows torchvision ``references/segmentation`` (``ConfusionMatrix``): counts are
+accumulated over the whole dataset with one ``torch.bincount`` per batch, and IoU is computed once
+from the summed confusion matrix (not as a mean of per-batch IoUs).
+Detection AP follows the PASCAL VOC devkit / py-faster-rcnn ``voc_eval.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = [
+    "DetectionAP",
+    "DetectionResult",
+    "SegmentationMetric",
+    "SegmentationResult",
+    "TopKAccuracy",
+    "box_iou",
+    "confusion_matrix",
+    "iou_from_confmat",
+    "topk_accuracy",
+    "voc_ap",
+]
+
+# Largest ``(ignore_index + 1) * num_classes`` for which ignored pixels are counted in spare
+# bincount bins instead of being masked out (the bins are sliced off afterwards).
+_MAX_SPARE_BINS = 1 << 20
+
+
+# --------------------------------------------------------------------------- segmentation
+
+
+def _as_labels(
+    preds: torch.Tensor, targets: torch.Tensor, num_classes: int
+) -> tuple[torch.Tensor, bool]:
+    """Class labels from ``preds`` (labels shaped like ``targets``, or logits with classes in dim 1)."""
+    if not isinstance(preds, torch.Tensor) or not isinstance(targets, torch.Tensor):
+        raise TypeError(
+            f"preds and targets must be tensors, got {type(preds).__name__} and {type(targets).__name__}"
+        )
+    if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+        raise TypeError(f"targets must be an integer tensor of class indices, got {targets.dtype}")
+    if preds.device != targets.device:
+        raise ValueError(f"preds are on {preds.device} but targets are on {targets.device}")
+    if preds.ndim == targets.ndim + 1:  # logits (B, K, H, W) against targets (B, H, W)
+        if preds.shape[1] != num_classes or preds.shape[:1] + preds.shape[2:] != targets.shape:
+            raise ValueError(
+                f"logits of shape {tuple(preds.shape)} do not match targets {tuple(targets.shape)} "
+                f"with num_classes={num_classes}: expected {(targets.shape[0], num_classes, *targets.shape[1:])}"
+            )
+        return preds.argmax(dim=1), True
+    if preds.shape != targets.shape:
+        raise ValueError(
+            f"preds of shape {tuple(preds.shape)} do not match targets {tuple(targets.shape)}: pass labels "
+            "shaped like targets (B, H, W) or logits (B, K, H, W)"
+        )
+    if preds.is_floating_point() or preds.is_complex() or preds.dtype == torch.bool:
+        raise TypeError(
+            f"preds shaped like targets must be integer class labels, got {preds.dtype} "
+            "(pass logits as (B, K, H, W))"
+        )
+    return preds, False
+
+
+def _check_pred_range(preds: torch.Tensor, num_classes: int) -> None:
+    lo, hi = torch.aminmax(preds)
+    if lo.item() < 0 or hi.item() >= num_classes:
+        bad = torch.unique(preds[(preds < 0) | (preds >= num_classes)])[:10].tolist()
+        raise ValueError(f"preds contain labels {bad} outside [0, {num_classes})")
+
+
+def _bad_targets_error(
+    values: Iterable[int], num_classes: int, ignore_index: int | None
+) -> ValueError:
+    values = sorted(set(values))[:10]
+    return ValueError(
+        f"targets contain values {values} outside [0, {num_classes}) that are not "
+        f"ignore_index={ignore_index}"
+    )
+
+
+def _not_ignored(t: torch.Tensor, ignore_index: int | None) -> torch.Tensor:
+    return torch.ones_like(t, dtype=torch.bool) if ignore_index is None else t != ignore_index
+
+
+def confusion_matrix(
+    preds: torch.Tensor,
+    targets: torch.Tensor,
+    num_classes: int,
+    ignore_index: int | None = 255,
+) -> torch.Tensor:
+    """Confusion matrix (K, K) int64 of preds (B,H,W) labels or (B,K,H,W) logits vs targets (B,H,W); rows = target."""
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    k = int(num_classes)
+    preds, from_logits = _as_labels(preds, targets, k)
+    t = targets.reshape(-1)
+    p = preds.reshape(-1)
+    kk = k * k
+    if t.numel() == 0:
+        return torch.zeros(k, k, dtype=torch.int64, device=targets.device)
+    if not from_logits:
+        _check_pred_range(p, k)
+    if t.dtype != torch.int64 and t.dtype != torch.uint8:
+        t = t.long()
+    if t.dtype == torch.int64:
+        # guards the bincount length against wild values (negative values fail inside bincount)
+        hi = int(t.max())
+        if hi >= k and hi != ignore_index and (hi + 1) * k > _MAX_SPARE_BINS:
+            bad = torch.unique(t[(t >= k) & _not_ignored(t, ignore_index)])
+            raise _bad_targets_error(bad.tolist(), k, ignore_index)
+    spare = ignore_index is None or (
+        ignore_index >= k and (ignore_index + 1) * k <= _MAX_SPARE_BINS
+    )
+    # one fused int64 pass: index = k * target + pred; ignored / out-of-range targets land in bins >= k*k
+    idx = torch.add(p if p.dtype == torch.int64 else p.long(), t, alpha=k)
+    if not spare:  # ignore_index inside [0, k) or negative: park those pixels in bin k*k
+        idx = torch.where(t == ignore_index, kk, idx)
+    try:
+        counts = torch.bincount(idx, minlength=kk)
+    except RuntimeError as err:  # negative targets
+        bad = torch.unique(t[(t < 0) & _not_ignored(t, ignore_index)])
+        if bad.numel():
+            raise _bad_targets_error(bad.tolist(), k, ignore_index) from err
+        raise
+    if counts.numel() > kk:
+        extra = counts[kk:]
+        if spare and ignore_index is not None:
+            extra = extra.clone()
+            lo = ignore_index * k - kk
+            extra[lo : lo + k] = 0
+        elif not spare:
+            extra = extra.clone()
+            extra[0] = 0
+        if bool(extra.any()):
+            bins = torch.nonzero(extra).flatten() + kk
+            raise _bad_targets_error((bins // k).tolist(), k, ignore_index)
+    return counts[:kk].reshape(k, k)
+
+
+def iou_from_confmat(confmat: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Per-class IoU (K,) float64 (NaN where a class is absent from preds and targets) and their nanmean."""
+    cm = confmat.double()
+    tp = cm.diagonal()
+    union = cm.sum(0) + cm.sum(1) - tp
+    iou = tp / union  # 0/0 -> NaN for classes never predicted and never present
+    valid = ~torch.isnan(iou)
+    miou = float(iou[valid].mean()) if bool(valid.any()) else math.nan
+    return iou, miou
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    """What ``SegmentationMetric.compute`` returns; tensors live on the CPU."""
+
+    per_class_iou: torch.Tensor  # (K,) float64, NaN for classes absent from preds and targets
+    miou: float  # mean of the non-NaN per-class IoUs (NaN when all are NaN)
+    pixel_accuracy: float  # correct / counted pixels (NaN when no pixel was counted)
+    mean_accuracy: float  # mean over classes present in targets of per-class recall
+    per_class_accuracy: torch.Tensor  # (K,) float64 recall, NaN for classes absent from targets
+    confmat: torch.Tensor  # (K, K) int64, rows = target, cols = prediction
+
+    def as_dict(self) -> dict[str, float | list[float]]:
+        """Plain floats and lists (for JSON and History)."""
+        return {
+            "miou": self.miou,
+            "pixel_accuracy": self.pixel_accuracy,
+            "mean_accuracy": self.mean_accuracy,
+            "per_class_iou": self.per_class_iou.tolist(),
+        }
+
+
+class SegmentationMetric:
+    """Dataset-level confusion matrix over ``update(preds, targets)`` calls; ``compute()`` gives IoUs.
+
+    ``preds`` are labels (B,H,W) or logits (B,K,H,W) (argmax over dim 1), ``targets`` (B,H,W) with
+    values in [0, K) or ``ignore_index`` (not counted). NaN-aware averaging: a class absent from both
+    preds and targets has IoU NaN and is left out of ``miou``; a class absent from targets has
+    accuracy NaN and is left out of ``mean_accuracy``; with no counted pixel everything is NaN.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        ignore_index: int | None = 255,
+        device: torch.device | str | None = None,
+    ) -> None:
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        self.num_classes = int(num_classes)
+        self.ignore_index = ignore_index
+        self.device = None if device is None else torch.device(device)
+        self.confmat: torch.Tensor | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero the accumulated counts."""
+        k = self.num_classes
+        self.confmat = (
+            None
+            if self.device is None
+            else torch.zeros(k, k, dtype=torch.int64, device=self.device)
+        )
+
+    @torch.no_grad()
+    def update(self, preds: torch.Tensor, targets: torch.Tensor) -> None:
+        """Add preds (B,H,W) labels or (B,K,H,W) logits vs targets (B,H,W) to the counts."""
+        cm = confusion_matrix(preds, targets, self.num_classes, self.ignore_index)
+        if self.confmat is None:  # device=None: accumulate on the device of the first batch
+            self.confmat = cm
+        else:
+            self.confmat += cm.to(self.confmat.device, non_blocking=True)
+
+    def compute(self) -> SegmentationResult:
+        """Per-class IoU, mIoU, pixel accuracy, mean class accuracy and confusion matrix so far."""
+        k = self.num_classes
+        cm = (
+            torch.zeros(k, k, dtype=torch.int64)
+            if self.confmat is None
+            else self.confmat.detach().cpu()
+        )
+        iou, miou = iou_from_confmat(cm)
+        cmd = cm.double()
+        tp = cmd.diagonal()
+        total = cmd.sum()
+        per_class_acc = tp / cmd.sum(1)
+        valid = ~torch.isnan(per_class_acc)
+        return SegmentationResult(
+            per_class_iou=iou,
+            miou=miou,
+            pixel_accuracy=float(tp.sum() / total) if total > 0 else math.nan,
+            mean_accuracy=float(per_class_acc[valid].mean()) if bool(valid.any()) else math.nan,
+            per_class_accuracy=per_class_acc,
+            confmat=cm.clone(),
+        )
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def topk_accuracy(
+    logits: torch.Tensor, targets: torch.Tensor, ks: Sequence[int] = (1, 5)
+) -> dict[int, float]:
+    """Top-k accuracy of logits (N,C) vs targets (N,) for each k in ``ks`` (k > C counts as C)."""
+    correct = _topk_correct(logits, targets, ks)
+    n = targets.numel()
+    return {k: (c / n if n else math.nan) for k, c in correct.items()}
+
+
+@torch.no_grad()
+def _topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: Sequence[int]) -> dict[int, int]:
+    if logits.ndim != 2 or targets.ndim != 1 or logits.shape[0] != targets.shape[0]:
+        raise ValueError(
+            f"expected logits (N, C) and targets (N,), got {tuple(logits.shape)} and {tuple(targets.shape)}"
+        )
+    if any(k < 1 for k in ks):
+        raise ValueError(f"every k must be >= 1, got {tuple(ks)}")
+    n, c = logits.shape
+    if n == 0:
+        return {k: 0 for k in ks}
+    if targets.is_floating_point() or bool(((targets < 0) | (targets >= c)).any()):
+        bad = targets[(targets < 0) | (targets >= c)].unique()[:10].tolist()
+        raise ValueError(f"targets must be class indices in [0, {c}), got {bad or targets.dtype}")
+    kmax = min(max(ks), c)
+    top = logits.topk(kmax, dim=1).indices  # (N, kmax)
+    hit = top == targets[:, None]
+    cum = hit.cumsum(dim=1).sum(dim=0)  # (kmax,) hits within the first j+1 guesses
+    return {k: int(cum[min(k, c) - 1]) for k in ks}
+
+
+class TopKAccuracy:
+    """Streaming top-k accuracy over ``update(preds, targets)`` with preds logits (N,C), targets (N,)."""
+
+    def __init__(self, ks: Sequence[int] = (1, 5)) -> None:
+        self.ks = tuple(int(k) for k in ks)
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero the counts."""
+        self.correct = dict.fromkeys(self.ks, 0)
+        self.total = 0
+
+    def update(self, preds: torch.Tensor, targets: torch.Tensor) -> None:
+        """Add a batch of logits (N,C) and targets (N,)."""
+        for k, c in _topk_correct(preds, targets, self.ks).items():
+            self.correct[k] += c
+        self.total += targets.numel()
+
+    def compute(self) -> dict[int, float]:
+        """{k: accuracy} so far (NaN before any sample)."""
+        return {k: (c / self.total if self.total else math.nan) for k, c in self.correct.items()}
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def voc_ap(recall: np.ndarray, precision: np.ndarray, *, use_07_metric: bool) -> float:
+    """VOC average precision from cumulative recall (N,) and precision (N,) in score order.
+
+    ``use_07_metric``: VOC2007 11-point interpolation (max precision at recall >= 0, 0.1, ..., 1,
+    thresholds taken as exact tenths); otherwise the area under the monotone precision envelope
+    (VOC2010+ "all points").
+    """
+    rec = np.asarray(recall, dtype=np.float64).reshape(-1)
+    prec = np.asarray(precision, dtype=np.float64).reshape(-1)
+    if rec.shape != prec.shape:
+        raise ValueError(f"recall {rec.shape} and precision {prec.shape} differ in length")
+    if use_07_metric:
+        ap = 0.0
+        for t in np.arange(11) / 10.0:
+            above = rec >= t
+            ap += (float(prec[above].max()) if above.any() else 0.0) / 11.0
+        return ap
+    mrec = np.concatenate(([0.0], rec, [1.0]))
+    mpre = np.concatenate(([0.0], prec, [0.0]))
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]  # precision envelope, non-increasing
+    i = np.where(mrec[1:] != mrec[:-1])[0]
+    return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
+
+
+def box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """IoU (N, M) of xyxy boxes (N,4) and (M,4) in continuous coordinates (no VOC +1)."""
+    b1 = np.asarray(boxes1, dtype=np.float64).reshape(-1, 4)
+    b2 = np.asarray(boxes2, dtype=np.float64).reshape(-1, 4)
+    lt = np.maximum(b1[:, None, :2], b2[None, :, :2])
+    rb = np.minimum(b1[:, None, 2:], b2[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area1 = np.clip(b1[:, 2:] - b1[:, :2], 0, None).prod(-1)
+    area2 = np.clip(b2[:, 2:] - b2[:, :2], 0, None).prod(-1)
+    union = area1[:, None] + area2[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def _np(x: torch.Tensor | np.ndarray | Sequence, dtype) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class DetectionResult:
+    """What ``DetectionAP.compute`` returns."""
+
+    per_class_ap: torch.Tensor  # (K,) float64, NaN for classes without (non-difficult) ground truth
+    map: float  # mean AP over classes with ground truth (NaN when none has)
+    num_gt: torch.Tensor  # (K,) int64 non-difficult ground-truth boxes per class
+
+
+class DetectionAP:
+    """PASCAL VOC AP at an IoU threshold, accumulated over ``update(preds, targets)`` calls.
+
+    preds: list of dicts {boxes (N,4) xyxy, scores (N,), labels (N,)} (torchvision detection output);
+    targets: list of dicts {boxes (M,4), labels (M,), difficult (M,) bool optional}. As in the VOC
+    devkit, detections are matched greedily in descending score order to the unmatched ground truth
+    of highest IoU (> ``iou_threshold``); duplicates are false positives; difficult ground truth is
+    neither TP nor FP nor counted. IoU uses continuous coordinates (no +1). Classes without
+    ground truth (e.g. background 0) get AP NaN and are left out of ``map``.
+    """
+
+    def __init__(
+        self, num_classes: int, *, iou_threshold: float = 0.5, use_07_metric: bool = False
+    ) -> None:
+        self.num_classes = int(num_classes)
+        self.iou_threshold = float(iou_threshold)
+        self.use_07_metric = use_07_metric
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all images."""
+        self._gts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # boxes, labels, difficult
+        self._dets: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # boxes, scores, labels
+
+    def update(self, preds: Sequence[Mapping], targets: Sequence[Mapping]) -> None:
+        """Add one batch: lists of per-image prediction and target dicts."""
+        if len(preds) != len(targets):
+            raise ValueError(f"{len(preds)} predictions for {len(targets)} targets")
+        for pred, target in zip(preds, targets):
+            boxes = _np(target["boxes"], np.float64).reshape(-1, 4)
+            labels = _np(target["labels"], np.int64).reshape(-1)
+            difficult = target.get("difficult")
+            difficult = (
+                np.zeros(len(labels), dtype=bool)
+                if difficult is None
+                else _np(difficult, bool).reshape(-1)
+            )
+            if not (len(boxes) == len(labels) == len(difficult)):
+                raise ValueError(
+                    f"target has {len(boxes)} boxes, {len(labels)} labels, {len(difficult)} difficult flags"
+                )
+            dboxes = _np(pred["boxes"], np.float64).reshape(-1, 4)
+            scores = _np(pred["scores"], np.float64).reshape(-1)
+            dlabels = _np(pred["labels"], np.int64).reshape(-1)
+            if not (len(dboxes) == len(scores) == len(dlabels)):
+                raise ValueError(
+                    f"prediction has {len(dboxes)} boxes, {len(scores)} scores, {len(dlabels)} labels"
+                )
+            for name, lab in (("targets", labels), ("preds", dlabels)):
+                if lab.size and (lab.min() < 0 or lab.max() >= self.num_classes):
+                    raise ValueError(
+                        f"{name} labels {sorted(set(lab[(lab < 0) | (lab >= self.num_classes)].tolist()))} "
+                        f"outside [0, {self.num_classes})"
+                    )
+            self._gts.append((boxes, labels, difficult))
+            self._dets.append((dboxes, scores, dlabels))
+
+    def _class_ap(self, c: int) -> tuple[float, int]:
+        gt = {}
+        npos = 0
+        for i, (boxes, labels, difficult) in enumerate(self._gts):
+            sel = labels == c
+            gt[i] = (boxes[sel], difficult[sel], np.zeros(int(sel.sum()), dtype=bool))
+            npos += int((~difficult[sel]).sum())
+        if npos == 0:
+            return math.nan, 0
+        img_ids, scores, boxes = [], [], []
+        for i, (dboxes, dscores, dlabels) in enumerate(self._dets):
+            sel = dlabels == c
+            img_ids.append(np.full(int(sel.sum()), i))
+            scores.append(dscores[sel])
+            boxes.append(dboxes[sel])
+        img_ids = np.concatenate(img_ids)
+        scores = np.concatenate(scores)
+        boxes = np.concatenate(boxes).reshape(-1, 4)
+        order = np.argsort(-scores, kind="stable")
+        tp = np.zeros(len(order))
+        fp = np.zeros(len(order))
+        for d, j in enumerate(order):
+            gboxes, gdifficult, matched = gt[int(img_ids[j])]
+            if len(gboxes) == 0:
+                fp[d] = 1
+                continue
+            ious = box_iou(boxes[j : j + 1], gboxes)[0]
+            best = int(ious.argmax())
+            if ious[best] > self.iou_threshold:
+                if gdifficult[best]:
+                    continue  # neither TP nor FP
+                if not matched[best]:
+                    tp[d] = 1
+                    matched[best] = True
+                else:
+                    fp[d] = 1  # duplicate detection
+            else:
+                fp[d] = 1
+        tp = np.cumsum(tp)
+        fp = np.cumsum(fp)
+        rec = tp / npos
+        prec = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+        return voc_ap(rec, prec, use_07_metric=self.use_07_metric), npos
+
+    def compute(self) -> DetectionResult:
+        """Per-class AP (K,) and mAP over classes with ground truth."""
+        aps, npos = zip(*(self._class_ap(c) for c in range(self.num_classes)))
+        ap = torch.tensor(aps, dtype=torch.float64)
+        valid = ~torch.isnan(ap)
+        return DetectionResult(
+            per_class_ap=ap,
+            map=float(ap[valid].mean()) if bool(valid.any()) else math.nan,
+            num_gt=torch.tensor(npos, dtype=torch.int64),
+        )
