@@ -27,6 +27,7 @@ from labkit.utils import (  # noqa: E402
     count_flops,
     count_params,
     get_device,
+    run_profile,
     seed_everything,
     smoke_mode,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "get_device",
     "metrics",
     "report",
+    "run_profile",
     "seed_everything",
     "smoke_mode",
     "train",

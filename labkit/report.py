@@ -117,3 +117,26 @@ def load_reference(path: str | Path) -> dict[str, dict[str, object]]:
     with open(path) as fh:
         data = json.load(fh)
     return data.get("results", data)
+
+
+def save_results(path: str | Path, results: Mapping[str, float], *, setting: str) -> Path:
+    """Save a lab's headline numbers with where they were measured and the labkit version."""
+    import platform
+    import time
+
+    import torch
+
+    from labkit import __version__
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "CPU"
+    payload = {
+        "labkit_version": __version__,
+        "torch_version": torch.__version__,
+        "device": device,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "results": {k: {"value": float(v), "setting": setting} for k, v in results.items()},
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path

@@ -11,11 +11,27 @@ import torch
 from torch import nn
 
 SMOKE_ENV = "LABKIT_SMOKE"
+PROFILE_ENV = "LABKIT_PROFILE"
+PROFILES = ("smoke", "cpu", "full")
 
 
 def smoke_mode() -> bool:
     """True when ``LABKIT_SMOKE`` is set to a true value ("1", "true", "yes"): tiny subsets, one epoch."""
     return os.environ.get(SMOKE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def run_profile() -> str:
+    """How big a lab runs: "smoke" (``LABKIT_SMOKE=1``), else ``LABKIT_PROFILE`` "cpu" or "full".
+
+    "full" (default) is sized for a Colab T4; "cpu" is a reduced schedule that trains for real on
+    a laptop CPU (used for the CPU-scale reference numbers); "smoke" checks that everything runs.
+    """
+    if smoke_mode():
+        return "smoke"
+    profile = os.environ.get(PROFILE_ENV, "full").strip().lower() or "full"
+    if profile not in PROFILES:
+        raise ValueError(f"{PROFILE_ENV}={profile!r}: expected one of {', '.join(PROFILES)}")
+    return profile
 
 
 def seed_everything(seed: int = 0, *, deterministic: bool = False) -> None:

@@ -41,3 +41,13 @@ def test_compare_with_reference(tmp_path):
     assert t.rows == [["test accuracy", 0.8, 0.9, "CPU"]]
     t = compare_with_reference({}, ref)
     assert math.isnan(t.rows[0][1])
+
+
+def test_save_results_roundtrip(tmp_path):
+    from labkit import __version__
+    from labkit.report import save_results
+
+    path = save_results(tmp_path / "r.json", {"acc": 0.5}, setting="CPU, 1 epoch")
+    data = json.loads(path.read_text())
+    assert data["labkit_version"] == __version__
+    assert load_reference(path) == {"acc": {"value": 0.5, "setting": "CPU, 1 epoch"}}

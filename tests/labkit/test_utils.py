@@ -81,3 +81,21 @@ def test_count_flops_linear():
 def test_get_device():
     assert get_device("cpu") == torch.device("cpu")
     assert get_device().type in {"cpu", "cuda", "mps"}
+
+
+def test_run_profile(monkeypatch):
+    import pytest
+
+    from labkit.utils import run_profile
+
+    monkeypatch.delenv("LABKIT_SMOKE", raising=False)
+    monkeypatch.delenv("LABKIT_PROFILE", raising=False)
+    assert run_profile() == "full"
+    monkeypatch.setenv("LABKIT_PROFILE", "cpu")
+    assert run_profile() == "cpu"
+    monkeypatch.setenv("LABKIT_SMOKE", "1")
+    assert run_profile() == "smoke"
+    monkeypatch.delenv("LABKIT_SMOKE")
+    monkeypatch.setenv("LABKIT_PROFILE", "gpu")
+    with pytest.raises(ValueError, match="expected one of smoke, cpu, full"):
+        run_profile()
