@@ -154,8 +154,14 @@ def _write_nb(nb: nbformat.NotebookNode, path: Path) -> None:
     nbformat.write(nb, str(path))
 
 
-def assign_lab(lab: LabSpec, dist: Path, cfg: CourseConfig, *, verify: bool = True) -> dict[str, Path]:
-    """Build one lab's student copy, solution copy and zip; verify them unless told not to."""
+def assign_lab(
+    lab: LabSpec, dist: Path, cfg: CourseConfig, *, verify: bool = True, copies_only: bool = False
+) -> dict[str, Path]:
+    """Build one lab's student copy, solution copy and zip; verify them unless told not to.
+
+    ``copies_only`` writes the two notebooks and stops (no references, checks or zip), for
+    previews and the website build.
+    """
     if not lab.master_path.exists():
         raise AssignError(f"master notebook not found: {lab.master_path}")
     try:
@@ -177,6 +183,8 @@ def assign_lab(lab: LabSpec, dist: Path, cfg: CourseConfig, *, verify: bool = Tr
         if asset.name != lab.notebook_name and asset.is_file() and not asset.name.startswith("."):
             for root in (student_path.parent, solution_path.parent):
                 shutil.copy(asset, root / asset.name)
+    if copies_only:
+        return {"student": student_path, "solution": solution_path}
 
     refs_path = dist / "autograder" / lab.id / "references.npz"
     save_references(compute_references(lab), refs_path)
@@ -211,20 +219,21 @@ def verify_lab(lab: LabSpec, solution_path: Path, student_path: Path, refs_path:
         )
 
 
-def assign(labs: list[str] | None, dist: Path, *, verify: bool = True) -> int:
+def assign(labs: list[str] | None, dist: Path, *, verify: bool = True, copies_only: bool = False) -> int:
     cfg = load_config()
     ids = labs or available_labs()
     status = 0
     for lab_id in ids:
         lab = get_lab(lab_id)
         try:
-            paths = assign_lab(lab, dist, cfg, verify=verify)
+            paths = assign_lab(lab, dist, cfg, verify=verify, copies_only=copies_only)
         except AssignError as exc:
             print(f"assign: REFUSED {lab_id}: {exc}", file=sys.stderr)
             status = 1
             continue
         rel = {k: str(v.relative_to(dist.parent) if v.is_relative_to(dist.parent) else v)
                for k, v in paths.items()}
-        print(f"assign: {lab_id}: student {rel['student']} | solutions {rel['solution']} | "
-              f"zip {rel['zip']}" + (" | verified" if verify else ""))
+        print(f"assign: {lab_id}: student {rel['student']} | solutions {rel['solution']}"
+              + ("" if copies_only else f" | zip {rel['zip']}")
+              + (" | verified" if verify and not copies_only else ""))
     return status

@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     p_assign.add_argument("--out", type=Path, default=REPO_ROOT / "dist", help="output folder")
     p_assign.add_argument("--no-verify", action="store_true",
                           help="skip grading the solution and student copies")
+    p_assign.add_argument("--copies-only", action="store_true",
+                          help="write the student and solution notebooks only (no checks, no zip)")
 
     p_grade = sub.add_parser("grade", help="grade a submission, or a Gradescope export with --csv")
     p_grade.add_argument("lab", help="lab id, e.g. lab02")
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "assign":
         from autograder.assign import assign
 
-        return assign(args.labs, args.out, verify=not args.no_verify)
+        return assign(args.labs, args.out, verify=not args.no_verify, copies_only=args.copies_only)
 
     from autograder.grade import grade, grade_batch
     from autograder.labs import get_lab
