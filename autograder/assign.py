@@ -187,7 +187,10 @@ def assign_lab(
         return {"student": student_path, "solution": solution_path}
 
     refs_path = dist / "autograder" / lab.id / "references.npz"
-    save_references(compute_references(lab), refs_path)
+    try:
+        save_references(compute_references(lab), refs_path)
+    except RuntimeError as exc:  # the solution itself failed on a check input
+        raise AssignError(f"{lab.id}: {exc}") from None
     if verify:
         verify_lab(lab, solution_path, student_path, refs_path)
     wheel = build_wheel(dist)

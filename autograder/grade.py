@@ -78,7 +78,8 @@ def compute_references(lab: LabSpec) -> dict[str, CallResult]:
 
 
 def grading_limits() -> Limits:
-    """Limits for graded children; ``AUTOGRADER_MEMORY_MB`` etc. override (Gradescope has 768 MB)."""
+    """Limits for graded children; ``AUTOGRADER_MEMORY_MB`` etc. override them (Gradescope
+    has 768 MB)."""
     env = os.environ.get
     return Limits(
         setup_s=float(env("AUTOGRADER_SETUP_S", 90)),
@@ -180,18 +181,34 @@ def static_errors(lab: LabSpec, program: nbmod.Program) -> dict[str, str]:
 
 
 def _names_used(program: nbmod.Program, node: ast.AST, seen: set[str] | None = None) -> set[str]:
-    """Names and attributes used by ``node`` and by the notebook functions it calls."""
+    """Names and attributes used by ``node`` and by the notebook functions it calls.
+
+    A notebook-level import used by ``node`` counts with its whole dotted path
+    (``from labkit.metrics import iou_from_confmat as f`` then ``f(...)`` uses ``metrics`` and
+    ``iou_from_confmat``); the function's own parameters and local variables do not count as
+    uses of a global of the same name (a local ``metrics = {}`` is not labkit's module)."""
     seen = seen if seen is not None else set()
+    local: set[str] = set()
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        a = node.args
+        local |= {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs}
+        local |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
+        local |= {n.id for n in ast.walk(node)
+                  if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     names: set[str] = set()
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name):
-            names.add(sub.id)
+            if sub.id not in local:
+                names.add(sub.id)
         elif isinstance(sub, ast.Attribute):
             names.add(sub.attr)
         elif isinstance(sub, ast.alias):
             names.update(sub.name.split("."))
     own = getattr(node, "name", None)
     names.discard(own)
+    imports = _notebook_imports(program)
+    for name in list(names):
+        names.update(imports.get(name, ()))
     for name in list(names):
         if name in seen:
             continue
@@ -200,6 +217,22 @@ def _names_used(program: nbmod.Program, node: ast.AST, seen: set[str] | None = N
         if callee is not None and callee is not node:
             names |= _names_used(program, callee, seen)
     return names
+
+
+def _notebook_imports(program: nbmod.Program) -> dict[str, set[str]]:
+    """Top-level name bound by an import -> the parts of what it imports."""
+    out: dict[str, set[str]] = {}
+    for _, src in program.cells:
+        for stmt in ast.walk(ast.parse(src)):
+            if isinstance(stmt, ast.Import):
+                for al in stmt.names:
+                    bound = al.asname or al.name.split(".")[0]
+                    out.setdefault(bound, set()).update(al.name.split("."))
+            elif isinstance(stmt, ast.ImportFrom):
+                for al in stmt.names:
+                    parts = (stmt.module or "").split(".") + [al.name]
+                    out.setdefault(al.asname or al.name, set()).update(p for p in parts if p)
+    return out
 
 
 # ----------------------------------------------------------------------------- running checks
@@ -313,8 +346,36 @@ def write_results(results: dict, out: Path) -> None:
     os.replace(tmp, out)
 
 
-def grade_submission(lab: LabSpec, submission: Path, *, references: dict[str, CallResult]) -> dict:
-    """Grade one submission; always returns a complete, finalized results dict."""
+def private_paths(lab: LabSpec, submission: Path | None = None,
+                  references_file: Path | None = None) -> list[str]:
+    """Folders hidden from student code (when the sandbox can): the lab's private paths, the
+    repository's master notebooks and build output, the references' folder and the solution
+    copies next to it, and the submission itself (in batch mode: the other students' work).
+    The sandbox never hides a folder that holds its own box or the Python installation."""
+    from autograder.config import REPO_ROOT
+
+    paths = [Path(p) for p in lab.private_paths]
+    paths += [REPO_ROOT / "labs", REPO_ROOT / "dist", lab.master_path.parent]
+    if references_file is not None:
+        ref_dir = Path(references_file).resolve().parent
+        paths.append(ref_dir)
+        if ref_dir.parent.name == "autograder":  # <dist>/autograder/<lab>/references.npz
+            paths.append(ref_dir.parent.parent / "solutions")
+    if submission is not None:
+        paths.append(submission if submission.is_dir() else submission.parent)
+    out: list[str] = []
+    for p in paths:
+        p = p.resolve()  # absolute: the child resolves mount points from its own folder
+        if p.is_dir() and str(p) not in out:
+            out.append(str(p))
+    return out
+
+
+def grade_submission(lab: LabSpec, submission: Path, *, references: dict[str, CallResult],
+                     hide: list[str] | None = None) -> dict:
+    """Grade one submission; always returns a complete, finalized results dict.
+
+    ``hide``: folders to hide from student code (default: :func:`private_paths`)."""
     try:
         sub = find_notebook(lab, submission)
         if sub.notebook is None:
@@ -323,13 +384,23 @@ def grade_submission(lab: LabSpec, submission: Path, *, references: dict[str, Ca
         notes = list(sub.notes) + program.notes
         statics = static_errors(lab, program)
         calls = lab.make_calls()
+        hide = private_paths(lab, submission) if hide is None else hide
         report = run_calls(program.cells, calls, lab.probes_file, limits=grading_limits(),
-                           hide=[str(p) for p in lab.private_paths])
+                           hide=hide)
         for e in report.cell_errors:
             notes.append(
                 f"cell {e['cell']}: {e['type']}: {e['message']}".rstrip(": ")
-                + " (definitions after it in the same cell were not run)"
+                + (" (this cell stopped the process, so it was skipped and the notebook graded "
+                   "without it)" if e.get("skipped") else
+                   " (definitions after it in the same cell were not run)")
             )
+        for ex in lab.exercises:
+            if ex.name not in statics and report.defined is not None \
+                    and ex.name not in report.defined:
+                statics[ex.name] = (
+                    f"`{ex.name}` was not defined when the notebook's definitions ran: an error "
+                    "earlier in its cell stopped the cell (see the notes at the top)."
+                )
         context = GradingContext(report.results, references, statics, notes)
         data = _run_suite(_suite(lab, context))
         return finalize(data, notes)
@@ -348,7 +419,8 @@ def grade(lab: LabSpec, submission: Path, out: Path | None, *, references_file: 
     start = time.monotonic()
     try:
         refs = _references(lab, references_file)
-        results = grade_submission(lab, submission, references=refs)
+        results = grade_submission(lab, submission, references=refs, hide=private_paths(
+            lab, submission, references_file))
     except Exception as exc:
         message = f"The autograder could not start ({exc}); please tell the course staff."
         results = finalize(listed_tests(lab, message), [message])
@@ -367,7 +439,8 @@ def _references(lab: LabSpec, path: Path | None) -> dict[str, CallResult]:
     if path.exists():
         return load_references(path)
     if lab.master_path.exists():
-        print(f"[autograder] computing references from {lab.master_path} -> {path}", file=sys.stderr)
+        print(f"[autograder] computing references from {lab.master_path} -> {path}",
+              file=sys.stderr)
         refs = compute_references(lab)
         save_references(refs, path)
         return load_references(path)
@@ -389,17 +462,20 @@ def print_table(results: dict) -> None:
             print(f"- {t.get('number', '')} {t['name']}: {t['output'].strip()}")
 
 
-def grade_batch(lab: LabSpec, export_dir: Path, csv_path: Path, *, references_file: Path | None = None) -> list[dict]:
+def grade_batch(lab: LabSpec, export_dir: Path, csv_path: Path, *,
+                references_file: Path | None = None) -> list[dict]:
     """Grade a Gradescope export (one folder per submission, submission_metadata.yml) into a CSV."""
     refs = _references(lab, references_file)
     folders = sorted(p for p in export_dir.iterdir() if p.is_dir())
     meta = _export_metadata(export_dir)
     rows = []
+    hide = private_paths(lab, export_dir, references_file)
     for folder in folders:
-        results = grade_submission(lab, folder, references=refs)
+        results = grade_submission(lab, folder, references=refs, hide=hide)
         write_results(results, folder / "results.json")
         who = meta.get(folder.name, {})
-        row = {"submission": folder.name, "name": who.get("name", ""), "email": who.get("email", ""),
+        row = {"submission": folder.name, "name": who.get("name", ""),
+               "email": who.get("email", ""),
                "score": results["score"],
                "max_score": sum(t["max_score"] for t in results["tests"])}
         for t in results["tests"]:

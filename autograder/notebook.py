@@ -45,7 +45,9 @@ class NotebookError(ValueError):
 # ----------------------------------------------------------------------------- reading
 
 
-def read_notebook_text(text: str, *, name: str = "notebook") -> tuple[nbformat.NotebookNode, list[str]]:
+def read_notebook_text(
+    text: str, *, name: str = "notebook"
+) -> tuple[nbformat.NotebookNode, list[str]]:
     """Parse notebook JSON (any nbformat >= 3, upgraded to v4); returns (notebook, notes)."""
     notes: list[str] = []
     try:
@@ -150,7 +152,8 @@ def _student_source(source: str, regions: list[Region]) -> str:
             out.extend(r.indent + s for s in STUB)
             i = r.end
             continue
-        if _LINE_RE.search(lines[i]) and not _BEGIN_RE.match(lines[i]) and not _END_RE.match(lines[i]):
+        line = lines[i]
+        if _LINE_RE.search(line) and not _BEGIN_RE.match(line) and not _END_RE.match(line):
             i += 1
             continue
         out.append(lines[i])
@@ -225,12 +228,24 @@ def solution_texts(nb: nbformat.NotebookNode) -> list[str]:
 # ----------------------------------------------------------------------------- graded program
 
 _MAGIC_RE = re.compile(r"^(\s*)[!%]")
+# cell magics whose body is ordinary Python (Colab users put %%capture on top of a cell)
+_PYTHON_CELL_MAGICS = ("capture", "time", "timeit")
 
 
 def _drop_magics(source: str) -> str:
-    """Cell magics drop the whole cell; line magics and shell lines become ``pass``."""
-    if source.lstrip().startswith("%%"):
-        return ""
+    """Cell magics drop the whole cell (but ``%%capture``/``%%time``/``%%timeit`` keep their
+    Python body); line magics and shell lines become ``pass``. Valid Python is left alone."""
+    try:
+        ast.parse(source)
+        return source
+    except SyntaxError:
+        pass
+    stripped = source.lstrip()
+    if stripped.startswith("%%"):
+        first, _, body = stripped.partition("\n")
+        if first[2:].split(" ")[0].strip() not in _PYTHON_CELL_MAGICS:
+            return ""
+        source = body
     out = []
     for line in source.splitlines():
         m = _MAGIC_RE.match(line)
@@ -245,17 +260,21 @@ _CONST_NODES = (
 )
 
 
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
 def _is_constant_expr(node: ast.AST | None) -> bool:
     return node is not None and all(isinstance(n, _CONST_NODES) for n in ast.walk(node))
 
 
 def _keep(stmt: ast.stmt) -> bool:
-    if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+    if isinstance(stmt, (ast.Import, ast.ImportFrom, *_DEFS)):
         return True
     if isinstance(stmt, ast.Assign):
         return _is_constant_expr(stmt.value) and all(isinstance(t, ast.Name) for t in stmt.targets)
     if isinstance(stmt, ast.AnnAssign):
-        return isinstance(stmt.target, ast.Name) and (stmt.value is None or _is_constant_expr(stmt.value))
+        return isinstance(stmt.target, ast.Name) and (
+            stmt.value is None or _is_constant_expr(stmt.value))
     if isinstance(stmt, ast.Try):
         # `try: import x / except ImportError: ...` (the Colab install cell)
         simple = (ast.Import, ast.ImportFrom, ast.Pass)
@@ -285,7 +304,7 @@ class Program:
         found = None
         for _, src in self.cells:
             for stmt in ast.parse(src).body:
-                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and stmt.name == name:
+                if isinstance(stmt, _DEFS) and stmt.name == name:
                     found = stmt
         return found
 
@@ -294,7 +313,8 @@ class Program:
 
 
 def extract_program(nb: nbformat.NotebookNode) -> Program:
-    """Definitions-only program of a notebook (see module docstring); syntax errors skip one cell."""
+    """Definitions-only program of a notebook (see module docstring); a syntax error skips
+    one cell."""
     prog = Program()
     for ci, cell in enumerate(nb.cells):
         if cell.cell_type != "code":

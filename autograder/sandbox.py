@@ -5,9 +5,13 @@ Layers, strongest first (each one used when the platform allows it):
 * a separate process in its own session, as an unprivileged user when the grader is root
   (``nobody`` or ``$AUTOGRADER_SANDBOX_USER``), in a fresh private folder;
 * when root: new network namespace (no network at all) and a mount namespace that hides the
-  grader's private paths (references, checks, master notebooks) behind empty tmpfs mounts;
+  grader's private paths (references, checks, master notebooks) behind empty tmpfs mounts and
+  gives the child its own small ``/dev/shm``;
 * rlimits: CPU seconds, data memory, file size, open files, process count, no core dumps;
-  wall-clock timeout enforced by the parent; ``OMP_NUM_THREADS=1``; seeded RNGs;
+  the driver adds an address-space cap after its imports (shared mappings escape
+  RLIMIT_DATA); wall-clock timeout enforced by the parent; ``OMP_NUM_THREADS=1``; seeded RNGs;
+* a cell that kills the process while the definitions run is skipped and the run restarted;
+  a function that times out is not retried on its other checks;
 * the parent is a child subreaper, so every descendant (a daemon that double-forks included)
   stays in its tree and is killed when a run ends;
 * results come back only as ``result.json`` (size-capped) and ``.npy`` files loaded with
@@ -17,6 +21,7 @@ Layers, strongest first (each one used when the platform allows it):
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import json
 import os
 import pwd
@@ -42,6 +47,8 @@ _CLONE_NEWNET = 0x40000000
 _MS_REC = 16384
 _MS_PRIVATE = 1 << 18
 _MS_RDONLY = 1
+_MS_NOSUID = 2
+_MS_NODEV = 4
 _PR_SET_CHILD_SUBREAPER = 36
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -90,6 +97,7 @@ class RunReport:
     cell_errors: list[dict]
     isolation: list[str]
     stdout_tail: str
+    defined: list[str] | None = None  # top-level names once the definitions ran (None: unknown)
 
 
 def _become_subreaper() -> None:
@@ -183,12 +191,19 @@ def _preexec(limits: Limits, user, hide: list[str], nproc: int, status_fd: int):
         if user is not None:
             if _libc.unshare(_CLONE_NEWNET) == 0:
                 notes.append("netns")
-            if hide and _libc.unshare(_CLONE_NEWNS) == 0:
+            if _libc.unshare(_CLONE_NEWNS) == 0:
                 _libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
+                # a private, small /dev/shm: files written there cannot fill the machine's RAM
+                # and vanish with the run
+                if os.path.isdir("/dev/shm") and _libc.mount(
+                        b"tmpfs", b"/dev/shm", b"tmpfs", _MS_NOSUID | _MS_NODEV,
+                        b"size=64m,mode=1777") == 0:
+                    notes.append("private-shm")
                 ok = 0
                 for path in hide:
                     if os.path.isdir(path):
-                        ok += _libc.mount(b"tmpfs", path.encode(), b"tmpfs", _MS_RDONLY, b"size=4k") == 0
+                        ok += _libc.mount(b"tmpfs", path.encode(), b"tmpfs", _MS_RDONLY,
+                                          b"size=4k") == 0
                 if ok:
                     notes.append("hidden-paths")
         for res, value in (
@@ -245,6 +260,8 @@ def _read_call(folder: Path) -> CallResult | None:
             if not isinstance(err, dict):
                 raise ValueError("malformed error report")
             clean = {k: str(err.get(k, ""))[:600] for k in ("type", "message", "where")}
+            if not clean["type"]:
+                raise ValueError("malformed error report")
             return CallResult(error=clean)
         if not (folder / "result.json").exists():
             return None
@@ -295,15 +312,20 @@ def run_calls(
     results: dict[str, CallResult] = {}
     pending = list(calls)
     cell_errors: list[dict] = []
+    skipped: list[dict] = []  # cells that killed the process while the definitions ran
     isolation: list[str] = []
+    defined: list[str] | None = None
     tail = ""
     restarts = 0
     max_restarts = len(calls) + 1 if max_restarts is None else max_restarts
     while pending and restarts <= max_restarts:
         restarts += 1
-        report = _run_once(cells, pending, probes_file, limits, seed, user, hide or [])
+        gone = {e["cell"] for e in skipped}
+        live = [(i, s) for i, s in cells if i not in gone]
+        report = _run_once(live, pending, probes_file, limits, seed, user, hide or [])
         cell_errors = report.cell_errors or cell_errors
         isolation = report.isolation or isolation
+        defined = report.defined if report.defined is not None else defined
         tail = report.stdout_tail
         done = [c for c in pending if c.id in report.results]
         for c in done:
@@ -311,6 +333,14 @@ def run_calls(
         rest = [c for c in pending if c.id not in report.results]
         if rest and report.crash and report.crash.get("setup"):
             err = {k: v for k, v in report.crash.items() if k != "setup"}
+            if report.crash_cell in {i for i, _ in live}:
+                # one cell killed the process (os._exit, a loop in a class body...): run the
+                # notebook again without it, so one cell does not zero everything
+                why = err.get("message", "").split(" (while running the notebook's")[0]
+                skipped.append({"cell": report.crash_cell, "type": err.get("type", "Crash"),
+                                "message": why, "where": "", "skipped": True})
+                restarts -= 1  # bounded by the number of cells, not by the calls
+                continue
             for c in rest:
                 results[c.id] = CallResult(error=err)
             rest = []
@@ -320,12 +350,21 @@ def run_calls(
             results[culprit.id] = CallResult(error=report.crash or {
                 "type": "Crash", "message": "the process ended without a result", "where": ""})
             rest = rest[1:]
+            if report.crash and report.crash.get("type") == "Timeout":
+                # the same function would time out again on its other inputs: each retry
+                # would cost a full call budget (and could exceed the platform's time limit)
+                same = [c for c in rest if c.probe == culprit.probe]
+                for c in same:
+                    results[c.id] = CallResult(error=dict(report.crash, message=(
+                        "not run: this function already timed out on an earlier check ("
+                        + report.crash.get("message", "") + ")")))
+                rest = [c for c in rest if c.probe != culprit.probe]
         pending = rest
     for c in pending:
         results[c.id] = CallResult(
             error={"type": "Crash", "message": "not run: too many crashes before it", "where": ""}
         )
-    return RunReport(results, cell_errors, isolation, tail)
+    return RunReport(results, skipped + cell_errors, isolation, tail, defined)
 
 
 @dataclass
@@ -335,6 +374,8 @@ class _Once:
     isolation: list[str]
     stdout_tail: str
     crash: dict | None
+    crash_cell: int | None = None  # the cell running when the process died during set-up
+    defined: list[str] | None = None
 
 
 def _watch(proc, box: Path, calls, limits: Limits, start: float) -> dict | None:
@@ -366,6 +407,15 @@ def _timeout(what: str) -> dict:
             "where": ""}
 
 
+def _within(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or inside it (resolved)."""
+    try:
+        path.resolve().relative_to(Path(folder).resolve())
+        return True
+    except (ValueError, OSError):
+        return False
+
+
 def _run_once(cells, calls, probes_file, limits, seed, user, hide) -> _Once:
     box = Path(tempfile.mkdtemp(prefix="autograder-box-"))
     try:
@@ -376,6 +426,7 @@ def _run_once(cells, calls, probes_file, limits, seed, user, hide) -> _Once:
         shutil.copy(probes_file, box / "probes.py")
         request = {
             "seed": seed,
+            "memory_bytes": limits.memory_bytes,
             "cells": [[i, s] for i, s in cells],
             "calls": [
                 {"id": c.id, "probe": c.probe, "arrays": sorted(c.arrays), "params": c.params}
@@ -386,11 +437,21 @@ def _run_once(cells, calls, probes_file, limits, seed, user, hide) -> _Once:
         for c in calls:
             (box / "in" / c.id).mkdir()
             for key, arr in c.arrays.items():
-                np.save(box / "in" / c.id / f"{key}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+                np.save(box / "in" / c.id / f"{key}.npy", np.ascontiguousarray(arr),
+                        allow_pickle=False)
         if user is not None:
             for p in [box, *box.rglob("*")]:
                 os.chown(p, user.pw_uid, user.pw_gid)
         os.chmod(box, 0o700)
+        # never hide what the child needs: its own folder, the interpreter, its packages
+        # (labkit may be an editable install inside the repository) and the import path
+        needed = [box, Path(sys.prefix), Path(sys.base_prefix), Path(np.__file__).parent,
+                  *(Path(p) for p in sys.path if p)]
+        spec = importlib.util.find_spec("labkit")
+        if spec is not None and spec.origin:
+            needed.append(Path(spec.origin).parent)
+        hide = [str(Path(h).resolve()) for h in hide]
+        hide = [h for h in hide if not any(_within(n, Path(h)) for n in needed)]
         nproc = limits.nproc + (0 if user is not None else _count_user_tasks(os.getuid()))
         env = {
             "PATH": "/usr/bin:/bin",
@@ -437,9 +498,11 @@ def _run_once(cells, calls, probes_file, limits, seed, user, hide) -> _Once:
             isolation = [s for s in fh.read(256).decode(errors="replace").split(",") if s]
         if crash is None and rc != 0:
             if rc is not None and rc < 0:
-                sig = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
+                known = -rc in signal.Signals._value2member_map_
+                sig = signal.Signals(-rc).name if known else str(-rc)
                 hint = " (CPU time limit)" if sig == "SIGXCPU" else ""
-                crash = {"type": "Killed", "message": f"the process was killed by {sig}{hint}", "where": ""}
+                crash = {"type": "Killed", "message": f"the process was killed by {sig}{hint}",
+                         "where": ""}
             else:
                 crash = {
                     "type": "Exit",
@@ -454,19 +517,31 @@ def _run_once(cells, calls, probes_file, limits, seed, user, hide) -> _Once:
         if crash is not None and in_setup:
             crash = dict(crash, message=crash["message"] + " (while running the notebook's "
                          "imports and definitions, before any check)", setup=True)
+        crash_cell = None
+        if crash is not None and in_setup:
+            try:
+                crash_cell = int(_safe_read(box / "out" / "current_cell", 32).decode())
+            except Exception:
+                crash_cell = None
         results = {}
         for c in calls:
             got = _read_call(box / "out" / c.id)
             if got is not None:
                 results[c.id] = got
         cell_errors = []
+        defined = None
         try:
             data = json.loads(_safe_read(box / "out" / "cells.json", MAX_JSON_BYTES))
             for e in data.get("errors", [])[:50]:
-                cell_errors.append({k: str(e.get(k, ""))[:600] for k in ("cell", "type", "message", "where")})
+                cell_errors.append({k: str(e.get(k, ""))[:600]
+                                    for k in ("cell", "type", "message", "where")})
+            names = data.get("names")
+            if isinstance(names, list):
+                defined = [str(n)[:200] for n in names[:5000]]
         except Exception:
             pass
-        return _Once(results, cell_errors, isolation, _tail(box / "log.txt"), crash)
+        return _Once(results, cell_errors, isolation, _tail(box / "log.txt"), crash, crash_cell,
+                     defined)
     finally:
         kill_descendants()
         shutil.rmtree(box, ignore_errors=True)
