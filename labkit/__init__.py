@@ -32,7 +32,7 @@ from labkit.utils import (  # noqa: E402
     smoke_mode,
 )
 
-_SUBMODULES = {"data", "metrics", "report", "train", "utils", "viz"}
+_SUBMODULES = {"data", "metrics", "models", "report", "train", "utils", "viz"}
 _EXPORTS = {
     "SegmentationMetric": "metrics",
     "TrainConfig": "train",
@@ -41,7 +41,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labkit import data, metrics, report, train, utils, viz  # noqa: F401
+    from labkit import data, metrics, models, report, train, utils, viz  # noqa: F401
     from labkit.metrics import SegmentationMetric  # noqa: F401
     from labkit.train import History, TrainConfig, fit  # noqa: F401
 
@@ -73,6 +73,7 @@ __all__ = [
     "fit",
     "get_device",
     "metrics",
+    "models",
     "report",
     "run_profile",
     "seed_everything",
