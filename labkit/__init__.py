@@ -32,7 +32,9 @@ from labkit.utils import (  # noqa: E402
     smoke_mode,
 )
 
-_SUBMODULES = {"data", "metrics", "models", "report", "train", "utils", "viz"}
+_SUBMODULES = {
+    "data", "metrics", "models", "profiling", "report", "schedules", "train", "utils", "viz",
+}
 _EXPORTS = {
     "SegmentationMetric": "metrics",
     "TrainConfig": "train",
@@ -41,7 +43,9 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from labkit import data, metrics, models, report, train, utils, viz  # noqa: F401
+    from labkit import (  # noqa: F401
+        data, metrics, models, profiling, report, schedules, train, utils, viz,
+    )
     from labkit.metrics import SegmentationMetric  # noqa: F401
     from labkit.train import History, TrainConfig, fit  # noqa: F401
 
@@ -74,8 +78,10 @@ __all__ = [
     "get_device",
     "metrics",
     "models",
+    "profiling",
     "report",
     "run_profile",
+    "schedules",
     "seed_everything",
     "smoke_mode",
     "train",
