@@ -10,15 +10,26 @@ from pathlib import Path
 import nbformat
 
 from autograder import notebook as nbmod
+from autograder.grade import listed_tests
+from autograder.labs import get_lab
 from autograder.sandbox import sandbox_user
 
-TOTAL = 16.0
-N_CHECKS = 11
-NUMBERS = ["1.1", "1.2", "1.3", "1.4", "1.5", "2.1", "2.2", "2.3", "2.4", "2.5", "3.1"]
-FULL = {"1.1": 2, "1.2": 2, "1.3": 1, "1.4": 1, "1.5": 1,
-        "2.1": 2, "2.2": 2, "2.3": 1, "2.4": 1, "2.5": 1, "3.1": 2}
+# The lab02 check list, read from its checks module (every check, its number and weight), so
+# that adding a check does not silently change what these tests mean.
+_LISTED = listed_tests(get_lab("lab02"), "")["tests"]
+FULL = {t["number"]: t["max_score"] for t in _LISTED}  # number -> max score, every check
+NUMBERS = [t["number"] for t in _LISTED]  # in grading order
+N_CHECKS = len(NUMBERS)
+TOTAL = float(sum(FULL.values()))
+N_VISIBLE = sum(t["visibility"] == "visible" for t in _LISTED)
+# The hostile tests attack the two metric exercises (sections 1-3 of the checks); the other
+# exercises of the notebook (build_fcn, UNet, dice_loss: sections 4+) keep the solution's code
+# and must keep their points: one broken exercise never costs another one's.
 CM_ONLY = {n: s for n, s in FULL.items() if n.startswith("1.")}  # 7 points, confusion_matrix
 IOU_ONLY = {n: s for n, s in FULL.items() if n.startswith("2.")}  # 7 points, mean_iou
+OTHERS = {n: s for n, s in FULL.items() if n.split(".")[0] not in ("1", "2", "3")}
+assert sum(CM_ONLY.values()) == 7 and sum(IOU_ONLY.values()) == 7 and FULL["3.1"] == 2
+assert OTHERS and all(n.split(".")[0] in ("4", "5", "6") for n in OTHERS)
 IS_ROOT = os.geteuid() == 0
 
 
@@ -44,8 +55,8 @@ def validate_results_file(path: Path) -> dict:
     """results.json: strict JSON (no NaN/Infinity), every check once, scores within [0, max]."""
     data = json.loads(path.read_text(), parse_constant=_no_constants)
     tests = data["tests"]
-    numbers = sorted(t.get("number") for t in tests)
-    assert numbers == NUMBERS, f"checks listed: {numbers}"
+    numbers = [t.get("number") for t in tests]
+    assert sorted(numbers) == sorted(NUMBERS), f"checks listed: {numbers}"
     assert len(tests) == N_CHECKS
     for t in tests:
         assert isinstance(t["score"], (int, float)) and isinstance(t["max_score"], (int, float))

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from ag_helpers import IOU_ONLY, IS_ROOT, TOTAL, validate_results_file
+from ag_helpers import IOU_ONLY, IS_ROOT, OTHERS, TOTAL, validate_results_file
 
 from autograder.config import REPO_ROOT
 
@@ -63,7 +63,7 @@ def test_batch_export_to_csv(world_dir, references, make_submission, student_nb,
     assert sorted(rows) == ["submission_1", "submission_2", "submission_3"]
     assert float(rows["submission_1"]["score"]) == TOTAL
     assert float(rows["submission_2"]["score"]) == 0.0
-    assert float(rows["submission_3"]["score"]) == sum(IOU_ONLY.values())
+    assert float(rows["submission_3"]["score"]) == sum(IOU_ONLY.values()) + sum(OTHERS.values())
     assert all(float(r["max_score"]) == TOTAL for r in rows.values())
     assert rows["submission_1"]["name"] == "Ada Lovelace"
     assert rows["submission_3"]["email"] == "mallory@example.org"

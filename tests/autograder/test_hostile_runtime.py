@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import time
 
-from ag_helpers import CM_ONLY, IS_ROOT, assert_scores
+from ag_helpers import CM_ONLY, FULL, IS_ROOT, OTHERS, assert_scores
 
 
 def test_infinite_loop_in_one_exercise(tmp_path, grade_nb, make_submission, solution_source):
+    start = time.monotonic()  # how long the solution takes on this machine, now
+    assert_scores(grade_nb(make_submission(tmp_path, folder=tmp_path / "solution")), FULL)
+    baseline = time.monotonic() - start
     iou = solution_source["mean_iou"].replace(
         "    confmat = confmat.double()", "    while True:\n        pass")
     start = time.monotonic()
     res = grade_nb(make_submission(tmp_path, replace={"mean_iou": iou},
                                    extra=["while True:\n    pass"]))
     elapsed = time.monotonic() - start
-    assert_scores(res, CM_ONLY)
+    assert_scores(res, {**CM_ONLY, **OTHERS})
     for n in ("2.1", "2.2", "2.3", "2.4", "2.5", "3.1"):
         assert "Timeout" in res.out(n) and "took longer than 3 s" in res.out(n), res.out(n)
-    # each timed-out function costs one call budget, not one per check
-    assert elapsed < 25, elapsed
+    # each timed-out function (mean_iou, then the pipeline that calls it) costs one call budget
+    # of 3 s and at most one restart of the child; one budget per check would cost 6 x 3 s and
+    # five more restarts
+    assert elapsed < baseline + 2 * 3 + 12, (elapsed, baseline)
 
 
 def test_huge_allocations(tmp_path, grade_nb, make_submission, solution_source):
@@ -33,7 +38,7 @@ def test_huge_allocations(tmp_path, grade_nb, make_submission, solution_source):
            "    m = mmap.mmap(-1, 10 << 30)\n"
            "    raise RuntimeError('mapped 10 GB without an error')\n")
     res = grade_nb(make_submission(tmp_path, replace={"confusion_matrix": cm, "mean_iou": iou}))
-    assert_scores(res, {})
+    assert_scores(res, OTHERS)
     assert "raised MemoryError" in res.out("1.1")
     assert "raised RuntimeError" in res.out("2.1") and "allocat" in res.out("2.1")
     assert "mapped 10 GB" not in res.text
@@ -67,10 +72,13 @@ def mean_iou(confmat):
 '''
 
 
-def test_fork_bomb_and_output_flood(tmp_path, grade_nb, make_submission):
+def test_fork_bomb_and_output_flood(tmp_path, grade_nb, make_submission, monkeypatch):
+    # RLIMIT_NPROC is under test here, not the clock: forking a child that has imported torch
+    # and torchvision takes tens of ms on a loaded machine, 64 of them can exceed 3 s
+    monkeypatch.setenv("AUTOGRADER_CALL_S", "15")
     res = grade_nb(make_submission(tmp_path, replace={"confusion_matrix": FORK_BOMB,
                                                       "mean_iou": FLOOD}))
-    assert_scores(res, {})
+    assert_scores(res, OTHERS)
     for n in ("1.1", "1.2", "1.3", "1.4", "1.5"):
         assert "fork refused after" in res.out(n), res.out(n)
     assert "without a limit" not in res.text
@@ -107,7 +115,7 @@ def mean_iou(confmat):
 def test_wrong_dtypes_shapes_nan_inf(tmp_path, grade_nb, make_submission):
     res = grade_nb(make_submission(tmp_path, replace={"confusion_matrix": BAD_OUTPUTS_CM,
                                                       "mean_iou": BAD_OUTPUTS_IOU}))
-    assert_scores(res, {})
+    assert_scores(res, OTHERS)
     assert "dtype float32, expected int64" in res.out("1.1")
     assert "shape (5,), expected (5, 5)" in res.out("1.2")
     assert "contains Inf" in res.out("2.1")
