@@ -44,7 +44,15 @@ _EXPORTS = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from labkit import (  # noqa: F401
-        data, metrics, models, profiling, report, schedules, train, utils, viz,
+        data,
+        metrics,
+        models,
+        profiling,
+        report,
+        schedules,
+        train,
+        utils,
+        viz,
     )
     from labkit.metrics import SegmentationMetric  # noqa: F401
     from labkit.train import History, TrainConfig, fit  # noqa: F401

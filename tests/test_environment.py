@@ -1,8 +1,9 @@
 """environment.yml must install exactly what `pip install -e ".[all]"` installs."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,7 +17,7 @@ def _pyproject_requirements() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = {_norm(r) for r in project["dependencies"] if "python_version" not in r}
     extras = project["optional-dependencies"]
-    for name, items in extras.items():
+    for items in extras.values():
         for r in items:
             if not r.startswith("labkit["):
                 reqs.add(_norm(r))
