@@ -435,3 +435,106 @@ def browse_predictions(
     alpha.observe(render, names="value")
     render()
     return widgets.VBox([widgets.HBox([index, alpha]), out])
+
+
+# ------------------------------------------------------------------------- lab 01: CAMs, curves
+
+
+def cam_overlay(image: Any, cam: Any, *, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:
+    """(H,W,3) float RGB: (1 - alpha) * image + alpha * cmap(cam); cam (H,W) in [0,1]."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    img = _image_hwc(image)
+    c = _numpy(cam).astype(np.float64)
+    if c.ndim == 3 and c.shape[0] == 1:
+        c = c[0]
+    if c.shape != img.shape[:2]:
+        raise ValueError(f"cam {c.shape} and image {img.shape[:2]} differ in size")
+    heat = plt.get_cmap(cmap)(np.clip(np.nan_to_num(c), 0.0, 1.0))[..., :3]
+    return (1.0 - alpha) * img + alpha * heat
+
+
+def show_cams(
+    images: Any,
+    cams: Any,
+    *,
+    alpha: float = 0.5,
+    titles: Sequence[str] | None = None,
+    nrow: int = 8,
+    cmap: str = "jet",
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Grid of class-activation maps (B,H,W) in [0,1] overlaid on their images (B,C,H,W)."""
+    items, maps = _as_list(images), list(_numpy(cams).reshape(-1, *np.shape(cams)[-2:]))
+    if len(items) != len(maps):
+        raise ValueError(f"{len(items)} images for {len(maps)} maps")
+    if titles is not None and len(titles) != len(items):
+        raise ValueError(f"{len(titles)} titles for {len(items)} images")
+    fig, axes = _grid(len(items), nrow, size=1.8, figsize=figsize)
+    for i, (ax, img, cam) in enumerate(zip(axes.flat, items, maps, strict=False)):
+        ax.imshow(cam_overlay(img, cam, alpha=alpha, cmap=cmap))
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str = "",
+    ax: Any = None,
+) -> Figure:
+    """Line plot of named curves ``{name: (xs, ys)}`` (e.g. accuracy against shift per model)."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    else:
+        fig = ax.figure
+    for name, (xs, ys) in curves.items():
+        if len(xs) != len(ys):
+            raise ValueError(f"curve {name!r}: {len(xs)} x values for {len(ys)} y values")
+        ax.plot(list(xs), list(ys), marker="o", markersize=3, label=str(name))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_grouped_bars(
+    values: Mapping[str, Mapping[str, float]],
+    *,
+    ylabel: str = "",
+    title: str = "",
+    ylim: tuple[float, float] | None = None,
+) -> Figure:
+    """Grouped bar chart: one group per outer key, one bar per inner key, labelled with values."""
+    groups = list(values)
+    series = list(dict.fromkeys(k for g in groups for k in values[g]))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(groups) * max(1, len(series)) / 2, 3.5))
+    width = 0.8 / max(1, len(series))
+    x = np.arange(len(groups))
+    for j, name in enumerate(series):
+        ys = [float(values[g].get(name, math.nan)) for g in groups]
+        heights = [0.0 if math.isnan(y) else y for y in ys]  # a missing value: empty bar, "n/a"
+        bars = ax.bar(x + (j - (len(series) - 1) / 2) * width, heights, width, label=str(name))
+        texts = ["n/a" if math.isnan(y) else f"{y:.2f}" for y in ys]
+        ax.bar_label(bars, labels=texts, fontsize=7)
+    ax.set_xticks(x, groups)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if series:
+        ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+__all__ += ["cam_overlay", "plot_curves", "plot_grouped_bars", "show_cams"]
