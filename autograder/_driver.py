@@ -107,6 +107,11 @@ def main(sandbox: str) -> None:
     seed = int(request.get("seed", 0))
     _seed(seed)
 
+    # the probes' shared helpers, importable as `probe_utils` (the sandbox folder is not on sys.path)
+    spec = importlib.util.spec_from_file_location(
+        "probe_utils", os.path.join(sandbox, "probe_utils.py"))
+    sys.modules["probe_utils"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules["probe_utils"])
     spec = importlib.util.spec_from_file_location("_probes", os.path.join(sandbox, "probes.py"))
     probes = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probes)

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 DRIVER = Path(__file__).with_name("_driver.py")
+PROBE_UTILS = Path(__file__).with_name("labs") / "probe_utils.py"
 MAX_JSON_BYTES = 1 << 20
 MAX_NPY_BYTES = 64 << 20
 
@@ -424,6 +425,7 @@ def _run_once(cells, calls, probes_file, limits, seed, user, hide) -> _Once:
         (box / "tmp").mkdir()
         shutil.copy(DRIVER, box / "_driver.py")
         shutil.copy(probes_file, box / "probes.py")
+        shutil.copy(PROBE_UTILS, box / "probe_utils.py")
         request = {
             "seed": seed,
             "memory_bytes": limits.memory_bytes,

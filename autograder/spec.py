@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import unittest
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +31,17 @@ class LabSpec:
     slug: str  # "lab02_segmentation"
     exercises: tuple[Exercise, ...]
     make_calls: Callable[[], list[Call]]  # deterministic probe calls (inputs made in the parent)
-    checks_module: str  # dotted module holding the unittest cases
-    probes_file: Path
     title: str = ""
-    private_paths: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def checks_module(self) -> str:
+        """Dotted module holding the lab's unittest cases (run in the trusted parent)."""
+        return f"autograder.labs.{self.id}.checks"
+
+    @property
+    def probes_file(self) -> Path:
+        """The lab's probes (run in the sandboxed child)."""
+        return Path(__file__).parent / "labs" / self.id / "probes.py"
 
     @property
     def notebook_name(self) -> str:

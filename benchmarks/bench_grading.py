@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -100,12 +99,9 @@ def main() -> None:
                "--references", str(refs), "--out", str(work / "results.json"), "--quiet"]
         if shutil.which("taskset") is None:
             cmd = cmd[3:]
-        cpu = platform.processor() or platform.machine()
-        try:
-            cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                       if line.startswith("model name"))
-        except (OSError, StopIteration):
-            pass
+        from labkit.utils import cpu_model
+
+        cpu = cpu_model()
         torch_version = subprocess.run(
             [args.python, "-c", "import torch; print(torch.__version__)"],
             capture_output=True, text=True).stdout.strip()

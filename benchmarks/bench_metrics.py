@@ -20,20 +20,10 @@ from torchmetrics.classification import MulticlassJaccardIndex
 
 import labkit
 from labkit.metrics import SegmentationMetric
+from labkit.utils import cpu_model
 
 NUM_CLASSES = 19
 SHAPE = (4, 512, 1024)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_batches(

@@ -121,16 +121,16 @@ def load_reference(path: str | Path) -> dict[str, dict[str, object]]:
 
 def save_results(path: str | Path, results: Mapping[str, float], *, setting: str) -> Path:
     """Save a lab's headline numbers with where they were measured and the labkit version."""
-    import platform
     import time
 
     import torch
 
     from labkit import __version__
+    from labkit.utils import describe_hardware
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "CPU"
+    device = describe_hardware()
     payload = {
         "labkit_version": __version__,
         "torch_version": torch.__version__,

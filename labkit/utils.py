@@ -61,6 +61,27 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), else what ``platform`` knows."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "CPU"
+
+
+def describe_hardware() -> str:
+    """Where numbers are measured, for result files: the GPU's name, else CPU model, cores, threads."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"{cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
 def count_params(model: nn.Module, *, trainable_only: bool = False) -> int:
     """Number of parameters of ``model`` (only those with ``requires_grad`` if ``trainable_only``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -62,6 +62,7 @@ from labkit.data.transforms import (
 from labkit.data.voc import VOC_CLASSES, VOC_NUM_CLASSES, VOC_SPLITS, VOCDetection
 
 __all__ = [
+    "preload",
     "CIFAR100",
     "CIFAR100_MEAN",
     "CIFAR100_STD",
@@ -125,3 +126,20 @@ __all__ = [
     "write_fake_pets",
     "write_fake_voc",
 ]
+
+
+def preload(dataset, *, desc: str = "loading"):
+    """Dataset of (image, target) tensor pairs -> TensorDataset held in memory, with a progress bar.
+
+    For small datasets that are read many times (several epochs, several runs): decoding and
+    resizing happen once. Images (N,...) and targets (N,...) are stacked as they come.
+    """
+    import torch
+    from torch.utils.data import TensorDataset
+    from tqdm.auto import tqdm
+
+    pairs = [dataset[i] for i in tqdm(range(len(dataset)), desc=desc)]
+    if not pairs:
+        raise ValueError(f"{desc}: the dataset is empty")
+    return TensorDataset(torch.stack([torch.as_tensor(p[0]) for p in pairs]),
+                         torch.stack([torch.as_tensor(p[1]) for p in pairs]))

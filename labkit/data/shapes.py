@@ -98,13 +98,24 @@ def box_of(m: np.ndarray) -> list[float]:
 
 
 class _Shapes(Dataset):
-    def __init__(self, n: int, *, size: int, seed: int, max_shapes: int) -> None:
+    """Deterministic in-memory scenes: scene ``i`` depends only on (seed, i)."""
+
+    def __init__(
+        self,
+        n: int,
+        *,
+        size: int = 64,
+        seed: int = 0,
+        max_shapes: int = 3,
+        transforms: Callable[[Any, Any], tuple[Any, Any]] | None = None,
+    ) -> None:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         self.n = n
         self.size = size
         self.seed = seed
         self.max_shapes = max_shapes
+        self.transforms = transforms
         self.classes = SHAPES_CLASSES
         self.num_classes = len(SHAPES_CLASSES)
 
@@ -121,18 +132,6 @@ class _Shapes(Dataset):
 class ShapesSegmentation(_Shapes):
     """``n`` scenes of ``size``x``size``: (image float (3,H,W) in [0,1], mask int64 (H,W) in 0..3)."""
 
-    def __init__(
-        self,
-        n: int,
-        *,
-        size: int = 64,
-        seed: int = 0,
-        max_shapes: int = 3,
-        transforms: Callable[[Any, Any], tuple[Any, Any]] | None = None,
-    ) -> None:
-        super().__init__(n, size=size, seed=seed, max_shapes=max_shapes)
-        self.transforms = transforms
-
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask, _ = self._scene(index)
         x = torch.from_numpy(image).permute(2, 0, 1).contiguous()  # (3, H, W)
@@ -144,18 +143,6 @@ class ShapesSegmentation(_Shapes):
 
 class ShapesDetection(_Shapes):
     """``n`` scenes: (image float (3,H,W) in [0,1], target dict as VOCDetection: boxes, labels, difficult)."""
-
-    def __init__(
-        self,
-        n: int,
-        *,
-        size: int = 64,
-        seed: int = 0,
-        max_shapes: int = 3,
-        transforms: Callable[[Any, Any], tuple[Any, Any]] | None = None,
-    ) -> None:
-        super().__init__(n, size=size, seed=seed, max_shapes=max_shapes)
-        self.transforms = transforms
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         image, _, shapes = self._scene(index)

@@ -99,3 +99,19 @@ def test_run_profile(monkeypatch):
     monkeypatch.setenv("LABKIT_PROFILE", "gpu")
     with pytest.raises(ValueError, match="expected one of smoke, cpu, full"):
         run_profile()
+
+
+def test_describe_hardware_names_cpu_cores_threads(monkeypatch):
+    import os
+
+    import torch
+
+    from labkit.utils import cpu_model, describe_hardware
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    text = describe_hardware()
+    assert text.startswith(cpu_model())
+    assert f"{os.cpu_count()} cores" in text and f"{torch.get_num_threads()} torch threads" in text
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Tesla T4")
+    assert describe_hardware() == "Tesla T4"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from autograder.sandbox import Call
@@ -122,7 +120,4 @@ LAB = LabSpec(
     title="CNN design choices and class-activation maps",
     exercises=EXERCISES,
     make_calls=make_calls,
-    checks_module="autograder.labs.lab01.checks",
-    probes_file=Path(__file__).with_name("probes.py"),
-    private_paths=(),
 )

@@ -8,24 +8,8 @@ thresholds and reference values live in the parent's checks.
 import numpy as np
 import torch
 import torch.nn.functional as F
+from probe_utils import as_tensor, tensor_out
 from torch import nn
-
-
-def _tensor_out(value, what):
-    """A torch tensor or NumPy array returned by the student, as a plain ndarray."""
-    if isinstance(value, torch.Tensor):
-        t = torch.Tensor.detach(value)
-        return np.array(torch.Tensor.tolist(t.cpu()), dtype=str(t.dtype).replace("torch.", ""))
-    if type(value) is np.ndarray:
-        return np.array(value.tolist(), dtype=value.dtype)
-    raise TypeError(f"{what} must return a torch.Tensor, got {type(value).__name__}")
-
-
-def _as_tensor(value, what):
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{what}: expected a torch.Tensor, got {type(value).__name__}")
-    return torch.Tensor.detach(value).cpu()
-
 
 # ----------------------------------------------------------------------------- 1. VGGResNet
 
@@ -73,7 +57,7 @@ def vggresnet_forward(ns, inputs, config):
         logits = model(images)
         feats = model.features(images)
         manual = model.fc(torch.flatten(feats.mean((2, 3)), 1))
-    logits, feats = _as_tensor(logits, "model(images)"), _as_tensor(feats, "model.features")
+    logits, feats = as_tensor(logits, "model(images)"), as_tensor(feats, "model.features")
     consistent = float("inf")
     if logits.shape == manual.shape:
         consistent = float((logits - manual).abs().max())
@@ -129,7 +113,7 @@ def cam(ns, inputs, class_idx=None):
     if not isinstance(out, torch.Tensor):
         raise TypeError("class_activation_map must return a torch.Tensor, "
                         f"got {type(out).__name__}")
-    return {"cams": _tensor_out(out, "class_activation_map"),
+    return {"cams": tensor_out(out, "class_activation_map"),
             "requires_grad": bool(out.requires_grad),
             "input_unchanged": bool(torch.equal(images, before)),
             "model_in_eval": not model.training}
@@ -150,7 +134,7 @@ def _call_spurious(ns, inputs, p, seed, size, corner):
     out = ns["make_spurious"](*args, p=p, seed=seed, size=size, corner=corner)
     if not isinstance(out, tuple) or len(out) != 3:
         raise TypeError("make_spurious must return a tuple (images, labels, digit_ids)")
-    images, labels, ids = (_as_tensor(v, "make_spurious") for v in out)
+    images, labels, ids = (as_tensor(v, "make_spurious") for v in out)
     unchanged = all(torch.equal(a, torch.from_numpy(inputs[k]))
                     for a, k in zip(args, keys, strict=True))
     return images, labels, ids, unchanged
@@ -218,5 +202,5 @@ def shift(ns, inputs, dx, dy):
     out = ns["shift_images"](images, dx, dy)
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"shift_images must return a torch.Tensor, got {type(out).__name__}")
-    return {"shifted": _tensor_out(out, "shift_images"),
+    return {"shifted": tensor_out(out, "shift_images"),
             "input_unchanged": bool(torch.equal(images, before))}

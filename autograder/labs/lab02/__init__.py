@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from autograder.sandbox import Call
@@ -145,7 +143,4 @@ LAB = LabSpec(
     title="Semantic segmentation: datasets, mIoU, FCN and U-Net",
     exercises=EXERCISES,
     make_calls=make_calls,
-    checks_module="autograder.labs.lab02.checks",
-    probes_file=Path(__file__).with_name("probes.py"),
-    private_paths=(),
 )

@@ -4,36 +4,15 @@ Each probe gets the student's namespace and numeric inputs, and returns a dict o
 NumPy arrays. No expected values live here.
 """
 
-import numpy as np
 import torch
-
-
-def _tensor_out(value, what):
-    """A torch tensor or NumPy array returned by the student, as a plain ndarray."""
-    if isinstance(value, torch.Tensor):
-        t = torch.Tensor.detach(value)
-        return np.array(torch.Tensor.tolist(t.cpu()), dtype=str(t.dtype).replace("torch.", ""))
-    if type(value) is np.ndarray:
-        return np.array(value.tolist(), dtype=value.dtype)
-    raise TypeError(f"{what} must return a torch.Tensor, got {type(value).__name__}")
-
-
-def _number_out(value, what):
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise TypeError(
-                f"{what}: expected a scalar, got a tensor of shape {tuple(value.shape)}")
-        return float(torch.Tensor.item(value))
-    if isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, bool):
-        return float(value)
-    raise TypeError(f"{what}: expected a number, got {type(value).__name__}")
+from probe_utils import number_out, tensor_out
 
 
 def confusion_matrix(ns, inputs, num_classes, ignore_index=255, device="cpu"):
     preds = torch.from_numpy(inputs["preds"]).to(device)
     targets = torch.from_numpy(inputs["targets"]).to(device)
     out = ns["confusion_matrix"](preds, targets, num_classes, ignore_index=ignore_index)
-    return {"confmat": _tensor_out(out, "confusion_matrix")}
+    return {"confmat": tensor_out(out, "confusion_matrix")}
 
 
 def mean_iou(ns, inputs):
@@ -42,8 +21,8 @@ def mean_iou(ns, inputs):
     if not isinstance(out, tuple) or len(out) != 2:
         raise TypeError("mean_iou must return a tuple (per_class_iou, miou)")
     per_class, miou = out
-    return {"per_class_iou": _tensor_out(per_class, "mean_iou"),
-            "miou": _number_out(miou, "mean_iou's miou")}
+    return {"per_class_iou": tensor_out(per_class, "mean_iou"),
+            "miou": number_out(miou, "mean_iou's miou")}
 
 
 def pipeline(ns, inputs, num_classes, ignore_index=255):
@@ -54,7 +33,7 @@ def pipeline(ns, inputs, num_classes, ignore_index=255):
         cm = ns["confusion_matrix"](p[None], t[None], num_classes, ignore_index=ignore_index)
         total = cm if total is None else total + cm
     per_class, miou = ns["mean_iou"](total)
-    return {"per_class_iou": _tensor_out(per_class, "mean_iou"), "miou": _number_out(miou, "miou")}
+    return {"per_class_iou": tensor_out(per_class, "mean_iou"), "miou": number_out(miou, "miou")}
 
 
 # ----------------------------------------------------------------------------- build_fcn
@@ -169,6 +148,6 @@ def dice(ns, inputs, ignore_index=255):
     return {
         "loss": float(torch.Tensor.item(torch.Tensor.detach(loss))),
         "scalar_0d": loss.ndim == 0,
-        "grad": _tensor_out(grad, "the gradient of dice_loss"),
+        "grad": tensor_out(grad, "the gradient of dice_loss"),
         "has_grad": logits.grad is not None,
     }

@@ -10,8 +10,6 @@ labkit's scaffold from the student's five classes, loaded with the same kind of 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from autograder.sandbox import Call
@@ -218,7 +216,4 @@ LAB = LabSpec(
     title="SegFormer from scratch, matched against Hugging Face",
     exercises=EXERCISES,
     make_calls=make_calls,
-    checks_module="autograder.labs.lab03.checks",
-    probes_file=Path(__file__).with_name("probes.py"),
-    private_paths=(),
 )

@@ -9,17 +9,8 @@ next to the student's. No expected values live here.
 
 import numpy as np
 import torch
+from probe_utils import check_names_and_shapes, tensor_out
 from torch import nn
-
-
-def _tensor_out(value, what):
-    """A torch tensor or NumPy array returned by the student, as a plain ndarray."""
-    if isinstance(value, torch.Tensor):
-        t = torch.Tensor.detach(value)
-        return np.array(torch.Tensor.tolist(t.cpu()), dtype=str(t.dtype).replace("torch.", ""))
-    if type(value) is np.ndarray:
-        return np.array(value.tolist(), dtype=value.dtype)
-    raise TypeError(f"{what} must return a torch.Tensor, got {type(value).__name__}")
 
 
 def _state(inputs):
@@ -36,22 +27,8 @@ def _load(model, state, what):
     """Load ``state`` into ``model`` after comparing names and shapes (clear message if not)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"{what} must be an nn.Module, got {type(model).__name__}")
-    have = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    want = {k: tuple(v.shape) for k, v in state.items()}
-    if have != want:
-        missing = sorted(set(want) - set(have))
-        extra = sorted(set(have) - set(want))
-        wrong = sorted(k for k in set(have) & set(want) if have[k] != want[k])
-        parts = []
-        if missing:
-            parts.append(f"missing parameters {missing[:6]}")
-        if extra:
-            parts.append(f"unexpected parameters {extra[:6]}")
-        if wrong:
-            parts.append("wrong shapes " + ", ".join(f"{k} {have[k]} (expected {want[k]})"
-                                                      for k in wrong[:4]))
-        raise ValueError(f"{what}: the parameters do not follow the stub's specification: "
-                         f"{'; '.join(parts)}")
+    check_names_and_shapes({k: tuple(v.shape) for k, v in model.state_dict().items()},
+                           {k: tuple(v.shape) for k, v in state.items()}, what)
     model.load_state_dict(state, strict=True)
     return model.eval()
 
@@ -75,7 +52,7 @@ def patch_embed(ns, inputs, config):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise TypeError(f"{what}.forward: H and W must be ints, got {type(v).__name__}")
         hw.append(int(v))
-    return {"tokens": _tensor_out(tokens, what), "hw": hw}
+    return {"tokens": tensor_out(tokens, what), "hw": hw}
 
 
 def tokens_module(ns, inputs, config, cls, hw):
@@ -83,7 +60,7 @@ def tokens_module(ns, inputs, config, cls, hw):
     model = _load(ns[cls](**config), _state(inputs), what)
     with torch.no_grad():
         out = model(torch.from_numpy(inputs["tokens"]), int(hw[0]), int(hw[1]))
-    return {"out": _tensor_out(out, f"{what}.forward")}
+    return {"out": tensor_out(out, f"{what}.forward")}
 
 
 def decoder(ns, inputs, config):
@@ -92,7 +69,7 @@ def decoder(ns, inputs, config):
     feats = [torch.from_numpy(inputs[f"feat{i}"]) for i in range(len(config["in_dims"]))]
     with torch.no_grad():
         out = model(feats)
-    return {"logits": _tensor_out(out, f"{what}.forward")}
+    return {"logits": tensor_out(out, f"{what}.forward")}
 
 
 # ----------------------------------------------------------------------------- whole model
@@ -130,10 +107,10 @@ def model(ns, inputs, config, num_classes):
                 f"SegFormer-{config['name']} built from your classes")
     with torch.no_grad():
         logits = net(images)
-    out = {"logits": _tensor_out(logits, "SegFormer.forward"),
+    out = {"logits": tensor_out(logits, "SegFormer.forward"),
            "params": int(sum(p.numel() for p in net.parameters()))}
     del net
-    out["hf_logits"] = _tensor_out(_hf_logits(config, num_classes, state, images), "HF")
+    out["hf_logits"] = tensor_out(_hf_logits(config, num_classes, state, images), "HF")
     return out
 
 

@@ -8,8 +8,6 @@ graded by structure (box, pixels, labels, lam) and by the statistics of many see
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from autograder.sandbox import Call
@@ -193,7 +191,4 @@ LAB = LabSpec(
     title="Vision Transformer on CIFAR-100 from scratch",
     exercises=EXERCISES,
     make_calls=make_calls,
-    checks_module="autograder.labs.lab06.checks",
-    probes_file=Path(__file__).with_name("probes.py"),
-    private_paths=(),
 )

@@ -9,34 +9,8 @@ import math
 
 import numpy as np
 import torch
+from probe_utils import as_tensor, check_names_and_shapes, number_out, tensor_out
 from torch import nn
-
-
-def _tensor_out(value, what):
-    """A torch tensor or NumPy array returned by the student, as a plain ndarray."""
-    if isinstance(value, torch.Tensor):
-        t = torch.Tensor.detach(value)
-        return np.array(torch.Tensor.tolist(t.cpu()), dtype=str(t.dtype).replace("torch.", ""))
-    if type(value) is np.ndarray:
-        return np.array(value.tolist(), dtype=value.dtype)
-    raise TypeError(f"{what} must return a torch.Tensor, got {type(value).__name__}")
-
-
-def _as_tensor(value, what):
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{what}: expected a torch.Tensor, got {type(value).__name__}")
-    return torch.Tensor.detach(value).cpu()
-
-
-def _number_out(value, what):
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise TypeError(f"{what}: expected a scalar, got a tensor of shape "
-                            f"{tuple(value.shape)}")
-        return float(torch.Tensor.item(value))
-    if isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, bool):
-        return float(value)
-    raise TypeError(f"{what}: expected a number, got {type(value).__name__}")
 
 
 def _build(ns, name, config, inputs):
@@ -45,22 +19,8 @@ def _build(ns, name, config, inputs):
     if not isinstance(model, nn.Module):
         raise TypeError(f"{name}(...) must be an nn.Module, got {type(model).__name__}")
     state = {k[2:]: torch.from_numpy(v) for k, v in inputs.items() if k.startswith("w.")}
-    have = {k: tuple(p.shape) for k, p in model.named_parameters()}
-    want = {k: tuple(v.shape) for k, v in state.items()}
-    if have != want:
-        missing = sorted(set(want) - set(have))
-        extra = sorted(set(have) - set(want))
-        wrong = sorted(k for k in set(have) & set(want) if have[k] != want[k])
-        parts = []
-        if missing:
-            parts.append(f"missing parameters {missing[:6]}")
-        if extra:
-            parts.append(f"unexpected parameters {extra[:6]}")
-        if wrong:
-            parts.append("wrong shapes " + ", ".join(f"{k} {have[k]} (expected {want[k]})"
-                                                      for k in wrong[:4]))
-        raise ValueError(f"{name}{config}: the parameters do not follow the stub's "
-                         f"specification: {'; '.join(parts)}")
+    check_names_and_shapes({k: tuple(p.shape) for k, p in model.named_parameters()},
+                           {k: tuple(v.shape) for k, v in state.items()}, f"{name}{config}")
     with torch.no_grad():
         params = dict(model.named_parameters())
         for k, v in state.items():
@@ -75,7 +35,7 @@ def patch_embed(ns, inputs, config):
     proj = getattr(model, "proj", None)
     p = config["patch_size"]
     return {
-        "tokens": _tensor_out(out, "PatchEmbed.forward"),
+        "tokens": tensor_out(out, "PatchEmbed.forward"),
         "proj_is_strided_conv": isinstance(proj, nn.Conv2d)
         and tuple(proj.kernel_size) == (p, p) and tuple(proj.stride) == (p, p),
         "num_patches": int(getattr(model, "num_patches", -1)),
@@ -91,8 +51,8 @@ def attention(ns, inputs, config):
     if not isinstance(result, tuple) or len(result) != 2:
         raise TypeError("MultiHeadSelfAttention.forward must return a tuple (out, attn)")
     out, attn = result
-    deterministic = bool(torch.equal(_as_tensor(out, "out"), _as_tensor(again[0], "out")))
-    return {"out": _tensor_out(out, "out"), "attn": _tensor_out(attn, "attn"),
+    deterministic = bool(torch.equal(as_tensor(out, "out"), as_tensor(again[0], "out")))
+    return {"out": tensor_out(out, "out"), "attn": tensor_out(attn, "attn"),
             "eval_deterministic": deterministic}
 
 
@@ -102,7 +62,7 @@ def block(ns, inputs, config):
         result = model(torch.from_numpy(inputs["x"]))
     if not isinstance(result, tuple) or len(result) != 2:
         raise TypeError("EncoderBlock.forward must return a tuple (x, attn)")
-    return {"x": _tensor_out(result[0], "x"), "attn": _tensor_out(result[1], "attn")}
+    return {"x": tensor_out(result[0], "x"), "attn": tensor_out(result[1], "attn")}
 
 
 def block_train_mode(ns, inputs, config):
@@ -110,12 +70,12 @@ def block_train_mode(ns, inputs, config):
     model = _build(ns, "EncoderBlock", config, inputs)
     x = torch.from_numpy(inputs["x"])
     with torch.no_grad():
-        ref = _as_tensor(model(x)[0], "x")
+        ref = as_tensor(model(x)[0], "x")
     model.train()
     out = model(x)[0]
     out.float().sum().backward()
     grad = model.norm1.weight.grad if isinstance(getattr(model, "norm1", None), nn.Module) else None
-    return {"max_diff": float((_as_tensor(out, "x") - ref).abs().max()),
+    return {"max_diff": float((as_tensor(out, "x") - ref).abs().max()),
             "norm1_has_grad": grad is not None and bool(grad.abs().sum() > 0)}
 
 
@@ -130,11 +90,11 @@ def vit(ns, inputs, config):
     logits2, attentions = result
     if not isinstance(attentions, (list, tuple)) or not attentions:
         raise TypeError("forward_with_attention must return a non-empty list of attention maps")
-    attn = torch.stack([_as_tensor(a, "attention") for a in attentions])  # (L, B, heads, N, N)
+    attn = torch.stack([as_tensor(a, "attention") for a in attentions])  # (L, B, heads, N, N)
     has_pos = any(n == "pos_embed" for n, _ in model.named_parameters())
-    return {"logits": _tensor_out(logits, "ViT.forward"),
-            "logits_with_attention": _tensor_out(logits2, "forward_with_attention"),
-            "attentions": _tensor_out(attn, "attentions"),
+    return {"logits": tensor_out(logits, "ViT.forward"),
+            "logits_with_attention": tensor_out(logits2, "forward_with_attention"),
+            "attentions": tensor_out(attn, "attentions"),
             "has_pos_embed": has_pos}
 
 
@@ -154,8 +114,8 @@ def _call_cutmix(ns, images, targets, alpha, generator):
     if not isinstance(result, tuple) or len(result) != 4:
         raise TypeError("cutmix must return (mixed_images, targets_a, targets_b, lam)")
     mixed, ta, tb, lam = result
-    return (_as_tensor(mixed, "mixed_images"), _as_tensor(ta, "targets_a"),
-            _as_tensor(tb, "targets_b"), _number_out(lam, "lam"))
+    return (as_tensor(mixed, "mixed_images"), as_tensor(ta, "targets_a"),
+            as_tensor(tb, "targets_b"), number_out(lam, "lam"))
 
 
 def _analyse(images, targets, mixed, ta, tb):
@@ -247,7 +207,7 @@ def mixed_loss(ns, inputs, lam):
         raise TypeError("cutmix_loss must return a scalar tensor")
     loss.backward()
     grad = logits.grad if logits.grad is not None else torch.full_like(logits, float("nan"))
-    return {"loss": _number_out(loss, "cutmix_loss"), "grad": _tensor_out(grad, "gradient")}
+    return {"loss": number_out(loss, "cutmix_loss"), "grad": tensor_out(grad, "gradient")}
 
 
 def rollout(ns, inputs, head_fusion, discard_ratio):
@@ -256,7 +216,7 @@ def rollout(ns, inputs, head_fusion, discard_ratio):
     mask = ns["attention_rollout"](attentions, head_fusion=head_fusion,
                                    discard_ratio=discard_ratio)
     unchanged = all(torch.equal(a, c) for a, c in zip(attentions, copies, strict=True))
-    return {"mask": _tensor_out(mask, "attention_rollout"), "inputs_unchanged": unchanged}
+    return {"mask": tensor_out(mask, "attention_rollout"), "inputs_unchanged": unchanged}
 
 
 def rollout_pipeline(ns, inputs, config):
@@ -264,5 +224,5 @@ def rollout_pipeline(ns, inputs, config):
     with torch.no_grad():
         _, attentions = model.forward_with_attention(torch.from_numpy(inputs["images"]))
         mask = ns["attention_rollout"](list(attentions))
-    return {"mask": _tensor_out(mask, "attention_rollout")}
+    return {"mask": tensor_out(mask, "attention_rollout")}
 

@@ -98,3 +98,20 @@ def test_tiny_net_learns_shapes_segmentation():
     baseline = _miou(_confusion(torch.zeros_like(val_y), val_y, 4))  # all background
     assert baseline < 0.3
     assert trained > baseline + 0.3, (trained, baseline)
+
+
+def test_preload_stacks_pairs_in_order():
+    import pytest
+    import torch
+
+    from labkit.data import ShapesSegmentation, preload
+
+    ds = ShapesSegmentation(5, size=16, seed=3)
+    held = preload(ds, desc="test")
+    images, masks = held.tensors
+    assert images.shape == (5, 3, 16, 16) and masks.shape == (5, 16, 16)
+    assert masks.dtype == torch.int64
+    for i in range(5):
+        assert torch.equal(images[i], ds[i][0]) and torch.equal(masks[i], ds[i][1])
+    with pytest.raises(ValueError, match="empty"):
+        preload(ShapesSegmentation(0), desc="empty set")
