@@ -43,6 +43,7 @@ LAB_RE = re.compile(r"^lab\d\d_[a-z0-9_]+$")
 STAGE_IGNORE = shutil.ignore_patterns(
     "build_site.py",
     "figures.py",
+    "figures_lab*.py",
     "README.md",
     "__pycache__",
     "_build",

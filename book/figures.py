@@ -1,7 +1,8 @@
 """Figures of the chapter pages, drawn at build time by ``build_site.py`` (no binaries in git).
 
 ``FIGURES`` maps a lab id to functions ``make(outdir: Path) -> None`` that write PNG files named
-``<lab>_<what>.png`` into ``outdir`` (the stage's ``labs/figures/``).
+``<lab>_<what>.png`` into ``outdir`` (the stage's ``labs/figures/``). A lab may keep its figures in
+its own module ``book/figures_labNN.py`` defining ``FIGURES`` the same way; those are merged in.
 """
 
 from __future__ import annotations
@@ -356,3 +357,15 @@ FIGURES: dict[str, list[Callable[[Path], None]]] = {
     "lab03_segformer": [lab03_attention_cost, lab03_mit_stages],
     "lab06_vit": [lab06_tokens, lab06_cutmix],
 }
+
+
+def _merge_lab_modules() -> None:
+    import importlib
+
+    for path in sorted(Path(__file__).resolve().parent.glob("figures_lab*.py")):
+        module = importlib.import_module(path.stem)
+        for lab_id, makers in module.FIGURES.items():
+            FIGURES.setdefault(lab_id, []).extend(makers)
+
+
+_merge_lab_modules()

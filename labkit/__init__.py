@@ -34,6 +34,7 @@ from labkit.utils import (  # noqa: E402
 
 _SUBMODULES = {
     "data", "metrics", "models", "profiling", "report", "schedules", "train", "utils", "viz",
+    "weights",
 }
 _EXPORTS = {
     "SegmentationMetric": "metrics",
@@ -53,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
         train,
         utils,
         viz,
+        weights,
     )
     from labkit.metrics import SegmentationMetric  # noqa: F401
     from labkit.train import History, TrainConfig, fit  # noqa: F401

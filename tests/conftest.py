@@ -8,6 +8,8 @@ shared folder seen from a clone elsewhere, e.g. CI's clean clone).
 import os
 from pathlib import Path
 
+os.environ.setdefault("LABKIT_OFFLINE", "1")  # tests never download weights
+
 _REPO = Path(__file__).resolve().parent.parent
 _CANDIDATES = [_REPO.parent / "shared" / "data" / "real", Path("/work/shared/data/real")]
 
