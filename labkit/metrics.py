@@ -465,3 +465,71 @@ class DetectionAP:
             map=float(ap[valid].mean()) if bool(valid.any()) else math.nan,
             num_gt=torch.tensor(npos, dtype=torch.int64),
         )
+
+
+# --------------------------------------------------------------------------- ROC (lab 04)
+
+
+@dataclass
+class ROCResult:
+    """One-vs-rest ROC curves: per class ``fpr[c]``, ``tpr[c]`` (increasing, from 0 to 1) and
+    ``thresholds[c]`` (decreasing; the first is +inf), and ``auc`` (K,) with NaN for a class
+    without positive or without negative pixels."""
+
+    fpr: list[torch.Tensor]
+    tpr: list[torch.Tensor]
+    thresholds: list[torch.Tensor]
+    auc: torch.Tensor
+
+
+def _binary_roc(scores: torch.Tensor, positive: torch.Tensor):
+    # exact ROC of one class: one point per distinct score (as sklearn's roc_curve without
+    # dropping collinear points), starting at (0, 0) for the threshold +inf
+    order = torch.argsort(scores, descending=True, stable=True)
+    s, y = scores[order], positive[order].double()
+    tps, fps = torch.cumsum(y, 0), torch.cumsum(1.0 - y, 0)
+    last = torch.ones_like(s, dtype=torch.bool)  # last index of each run of equal scores
+    last[:-1] = s[1:] != s[:-1]
+    tps, fps, thr = tps[last], fps[last], s[last].double()
+    zero = torch.zeros(1, dtype=torch.float64)
+    tps, fps = torch.cat([zero, tps]), torch.cat([zero, fps])
+    thr = torch.cat([torch.tensor([math.inf], dtype=torch.float64), thr])
+    n_pos, n_neg = float(tps[-1]), float(fps[-1])
+    tpr = tps / n_pos if n_pos > 0 else torch.full_like(tps, math.nan)
+    fpr = fps / n_neg if n_neg > 0 else torch.full_like(fps, math.nan)
+    auc = float(torch.trapezoid(tpr, fpr)) if n_pos > 0 and n_neg > 0 else math.nan
+    return fpr, tpr, thr, auc
+
+
+def roc_one_vs_rest(probs: torch.Tensor, targets: torch.Tensor, *,
+                    ignore_index: int | None = 255) -> ROCResult:
+    """One-vs-rest ROC per class from per-pixel scores: probs (B,K,H,W) or (N,K), targets
+    (B,H,W) or (N,) -> :class:`ROCResult` (exact curves, trapezoidal AUC).
+
+    Class ``c`` is positive where the target is ``c``, negative elsewhere; pixels whose target is
+    ``ignore_index`` are dropped. Scores are any per-class scores (softmax probabilities
+    usually); ties share one point. Memory grows with the number of pixels: pass a subset of a
+    large test set.
+    """
+    if probs.ndim == 4:
+        probs = probs.permute(0, 2, 3, 1).reshape(-1, probs.shape[1])  # (B*H*W, K)
+        targets = targets.reshape(-1)
+    if probs.ndim != 2 or targets.shape != probs.shape[:1]:
+        raise ValueError(f"expected probs (B,K,H,W) with targets (B,H,W), or (N,K) with (N,); "
+                         f"got {tuple(probs.shape)} and {tuple(targets.shape)}")
+    probs, targets = probs.detach().cpu(), targets.detach().cpu().long()
+    if ignore_index is not None:
+        keep = targets != ignore_index
+        probs, targets = probs[keep], targets[keep]
+    k = probs.shape[1]
+    bad = (targets < 0) | (targets >= k)
+    if bool(bad.any()):
+        raise ValueError(f"targets must be in [0, {k}) or ignore_index={ignore_index}; found "
+                         f"{targets[bad].unique()[:5].tolist()}")
+    curves = [_binary_roc(probs[:, c], targets == c) for c in range(k)]
+    return ROCResult(fpr=[c[0] for c in curves], tpr=[c[1] for c in curves],
+                     thresholds=[c[2] for c in curves],
+                     auc=torch.tensor([c[3] for c in curves], dtype=torch.float64))
+
+
+__all__ += ["ROCResult", "roc_one_vs_rest"]

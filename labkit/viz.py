@@ -538,3 +538,29 @@ def plot_grouped_bars(
 
 
 __all__ += ["cam_overlay", "plot_curves", "plot_grouped_bars", "show_cams"]
+
+
+def plot_roc(roc: Any, class_names: Sequence[str] | None = None, *, title: str = "") -> Figure:
+    """One-vs-rest ROC curves (a :class:`labkit.metrics.ROCResult`), AUC in the legend."""
+    k = len(roc.fpr)
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    if len(names) != k:
+        raise ValueError(f"{len(names)} class names for {k} ROC curves")
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    for c in range(k):
+        auc = float(roc.auc[c])
+        label = f"{names[c]} (AUC {'n/a' if math.isnan(auc) else f'{auc:.3f}'})"
+        ax.plot(_numpy(roc.fpr[c]), _numpy(roc.tpr[c]), label=label)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_title(title or "one-vs-rest ROC (per pixel)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+__all__ += ["plot_roc"]
