@@ -533,3 +533,75 @@ def roc_one_vs_rest(probs: torch.Tensor, targets: torch.Tensor, *,
 
 
 __all__ += ["ROCResult", "roc_one_vs_rest"]
+
+
+# --------------------------------------------------------------------------- detection: matches
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """What ``DetectionMatchMetric.compute`` returns (all over non-difficult ground-truth boxes)."""
+
+    accuracy: float  # class accuracy of the localised boxes (NaN when none is localised)
+    miou: float  # mean over boxes of the best IoU with a kept detection (0 when none; NaN: no box)
+    localised: float  # fraction of boxes whose best IoU exceeds iou_threshold (NaN: no box)
+    num_boxes: int
+
+
+class DetectionMatchMetric:
+    """Box-level accuracy and mean IoU of a detector, complementary to :class:`DetectionAP`.
+
+    For every non-difficult ground-truth box, take the detection (any class, score >=
+    ``score_threshold``) of highest IoU with it. ``miou``: the mean of these best IoUs (0 for a box
+    with no detection). A box is *localised* when its best IoU is > ``iou_threshold``;
+    ``accuracy``: the fraction of localised boxes whose best detection has the right label (the
+    classification quality once the box is found); ``localised``: the fraction of boxes localised.
+    Detections are not consumed (one detection may serve several boxes), unlike in AP.
+    """
+
+    def __init__(self, *, iou_threshold: float = 0.5, score_threshold: float = 0.5) -> None:
+        self.iou_threshold = float(iou_threshold)
+        self.score_threshold = float(score_threshold)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all images."""
+        self._ious: list[float] = []
+        self._correct: list[bool] = []
+
+    def update(self, preds: Sequence[Mapping], targets: Sequence[Mapping]) -> None:
+        """Add one batch: lists of per-image prediction and target dicts (as for DetectionAP)."""
+        if len(preds) != len(targets):
+            raise ValueError(f"{len(preds)} predictions for {len(targets)} targets")
+        for pred, target in zip(preds, targets):
+            boxes = _np(target["boxes"], np.float64).reshape(-1, 4)
+            labels = _np(target["labels"], np.int64).reshape(-1)
+            difficult = target.get("difficult")
+            keep_gt = (np.ones(len(labels), dtype=bool) if difficult is None
+                       else ~_np(difficult, bool).reshape(-1))
+            scores = _np(pred["scores"], np.float64).reshape(-1)
+            keep = scores >= self.score_threshold
+            dboxes = _np(pred["boxes"], np.float64).reshape(-1, 4)[keep]
+            dlabels = _np(pred["labels"], np.int64).reshape(-1)[keep]
+            for box, label in zip(boxes[keep_gt], labels[keep_gt]):
+                if len(dboxes) == 0:
+                    self._ious.append(0.0)
+                    self._correct.append(False)
+                    continue
+                ious = box_iou(box[None], dboxes)[0]
+                best = int(ious.argmax())
+                self._ious.append(float(ious[best]))
+                self._correct.append(bool(dlabels[best] == label))
+
+    def compute(self) -> MatchResult:
+        """Accuracy of the localised boxes, mean best IoU, localised fraction, box count."""
+        ious = np.asarray(self._ious, dtype=np.float64)
+        correct = np.asarray(self._correct, dtype=bool)
+        if len(ious) == 0:
+            return MatchResult(math.nan, math.nan, math.nan, 0)
+        found = ious > self.iou_threshold
+        accuracy = float(correct[found].mean()) if found.any() else math.nan
+        return MatchResult(accuracy, float(ious.mean()), float(found.mean()), len(ious))
+
+
+__all__ += ["DetectionMatchMetric", "MatchResult"]
