@@ -1,0 +1,166 @@
+"""Lab 05 checks (trusted parent): compare the student's outputs with the references."""
+
+from gradescope_utils.autograder_utils.decorators import number, visibility, weight
+
+from autograder.spec import LabCase, StudentError
+
+HIDDEN = "after_due_date"
+
+
+class ToModalityChecks(LabCase):
+    def _check(self, cid: str) -> None:
+        got, ref = self.outputs(cid, "to_modality"), self.reference(cid)
+        g, r = got.values, ref.values
+        if g.get("shape") != r["shape"]:
+            raise StudentError(f"to_modality returned shape {g.get('shape')}, expected "
+                               f"{r['shape']} (3 channels, same shape as the input).")
+        if g.get("dtype") != r["dtype"]:
+            raise StudentError(f"to_modality returned dtype {g.get('dtype')}, expected "
+                               f"{r['dtype']} (keep the input's dtype).")
+        if not g.get("input_unchanged"):
+            raise StudentError("to_modality modified its input tensor in place; return a new "
+                               "tensor instead.")
+        self.check_array(got, ref, "out", what="to_modality output", dtype_kind="f",
+                         rtol=1e-5, atol=1e-6)
+
+    @weight(2)
+    @number("1.1")
+    @visibility("visible")
+    def test_grayscale_batch(self):
+        """to_modality: grayscale of a (B,3,H,W) batch (luma 0.299 R + 0.587 G + 0.114 B, 3 channels)"""
+        self._check("mod_batch_grayscale")
+
+    @weight(2)
+    @number("1.2")
+    @visibility("visible")
+    def test_inverted_batch(self):
+        """to_modality: inverted grayscale of a (B,3,H,W) batch (1 - luma, 3 channels)"""
+        self._check("mod_batch_inverted_grayscale")
+
+    @weight(1)
+    @number("1.3")
+    @visibility("visible")
+    def test_rgb_unchanged(self):
+        """to_modality: "rgb" returns the images unchanged"""
+        self._check("mod_batch_rgb")
+
+    @weight(1)
+    @number("1.4")
+    @visibility(HIDDEN)
+    def test_single_image(self):
+        """to_modality: a single (3,H,W) image in both gray modalities"""
+        self._check("mod_single_grayscale")
+        self._check("mod_single_inverted_grayscale")
+
+    @weight(1)
+    @number("1.5")
+    @visibility(HIDDEN)
+    def test_float64(self):
+        """to_modality: float64 images keep their dtype"""
+        self._check("mod_f64_grayscale")
+        self._check("mod_f64_inverted_grayscale")
+
+    @weight(1)
+    @number("1.6")
+    @visibility(HIDDEN)
+    def test_invalid(self):
+        """to_modality: ValueError for an unknown modality and for a 1-channel input"""
+        for cid, what in (("mod_bad_name", "an unknown modality ('sepia')"),
+                          ("mod_bad_channels", "images with 1 channel")):
+            got = self.outputs(cid, "to_modality")
+            if not got.values.get("raised_value_error"):
+                raise StudentError(f"to_modality should raise ValueError for {what}.")
+
+
+class EvaluateModalitiesChecks(LabCase):
+    def _check(self, cid: str) -> None:
+        got, ref = self.outputs(cid, "evaluate_modalities"), self.reference(cid)
+        g, r = got.values, ref.values
+        if g.get("keys") != r["keys"]:
+            raise StudentError(f"evaluate_modalities returned the keys {g.get('keys')}, expected "
+                               f"{r['keys']} (one per modality, in the order given).")
+        if g.get("calls_in_train_mode"):
+            raise StudentError("the model was called in training mode: call model.eval() first.")
+        if g.get("calls_with_grad"):
+            raise StudentError("the model was called with gradients enabled: wrap the "
+                               "evaluation in torch.no_grad().")
+        for key in r["keys"]:
+            self.check_array(got, ref, f"iou_{key}", what=f"per-class IoU for {key!r}",
+                             dtype_kind="f", rtol=1e-5, atol=1e-6)
+
+    @weight(3)
+    @number("2.1")
+    @visibility("visible")
+    def test_three_modalities(self):
+        """evaluate_modalities: per-class IoU in the three modalities (tiny conv model, 2 batches)"""
+        self._check("eval_all")
+
+    @weight(1)
+    @number("2.2")
+    @visibility("visible")
+    def test_order(self):
+        """evaluate_modalities: a subset of the modalities, keys in the order given"""
+        self._check("eval_order")
+
+    @weight(1)
+    @number("2.3")
+    @visibility(HIDDEN)
+    def test_ignore_index_and_absent_classes(self):
+        """evaluate_modalities: ignore_index=0 and classes absent from the targets (NaN or 0)"""
+        self._check("eval_ignore_absent")
+
+    @weight(1)
+    @number("2.4")
+    @visibility(HIDDEN)
+    def test_mean_std(self):
+        """evaluate_modalities: honours non-default mean and std (normalise after the modality)"""
+        self._check("eval_mean_std")
+
+
+class RelativeDegradationChecks(LabCase):
+    def _check(self, cid: str) -> None:
+        got, ref = self.outputs(cid, "relative_degradation"), self.reference(cid)
+        if got.values.get("keys") != ref.values["keys"]:
+            raise StudentError(f"relative_degradation returned the keys "
+                               f"{got.values.get('keys')}, expected {ref.values['keys']}.")
+        for key in ref.values["keys"]:
+            self.check_number(got, ref, f"value_{key}",
+                              what=f"relative degradation of {key!r}", rtol=1e-6, atol=1e-9)
+
+    @weight(2)
+    @number("3.1")
+    @visibility("visible")
+    def test_simple(self):
+        """relative_degradation: (mIoU_rgb - mIoU) / mIoU_rgb for each modality, 0 for rgb"""
+        self._check("deg_simple")
+
+    @weight(1)
+    @number("3.2")
+    @visibility(HIDDEN)
+    def test_nan_classes(self):
+        """relative_degradation: NaN classes left out of each mIoU; an all-NaN modality is NaN"""
+        self._check("deg_nan")
+
+    @weight(1)
+    @number("3.3")
+    @visibility(HIDDEN)
+    def test_zero_base(self):
+        """relative_degradation: a base mIoU of 0 gives NaN everywhere"""
+        self._check("deg_zero_base")
+
+    @weight(1)
+    @number("3.4")
+    @visibility(HIDDEN)
+    def test_other_base(self):
+        """relative_degradation: base="grayscale" and another key order"""
+        self._check("deg_other_base")
+
+    @weight(1)
+    @number("3.5")
+    @visibility(HIDDEN)
+    def test_missing_base(self):
+        """relative_degradation: KeyError when the base modality is missing"""
+        got = self.outputs("deg_missing_base", "relative_degradation")
+        if not got.values.get("raised_key_error"):
+            raise StudentError("relative_degradation should raise KeyError when the base "
+                               "modality is not in the dict.")
