@@ -57,7 +57,16 @@ def evaluate(ns, inputs, modalities, num_classes, batch_size, ignore_index=255, 
     kwargs = {"num_classes": num_classes, "ignore_index": ignore_index}
     if mean is not None:
         kwargs["mean"], kwargs["std"] = tuple(mean), tuple(std)
-    out = ns["evaluate_modalities"](model, loader, list(modalities), **kwargs)
+    # evaluated with labkit's modality transform in place of the student's, so that a mistake in
+    # to_modality (exercise 1) does not cost the marks of this exercise too
+    from labkit.data.transforms import to_modality as reference_to_modality
+
+    own = ns.get("to_modality")
+    ns["to_modality"] = reference_to_modality
+    try:
+        out = ns["evaluate_modalities"](model, loader, list(modalities), **kwargs)
+    finally:
+        ns["to_modality"] = own
     if not isinstance(out, dict):
         raise TypeError(f"evaluate_modalities must return a dict, got {type(out).__name__}")
     result = {"keys": [str(k) for k in out], "calls_in_train_mode": model.calls_in_train_mode,
