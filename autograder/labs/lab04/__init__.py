@@ -1,0 +1,78 @@
+"""Lab 04 (transfer learning) grading: exercises, deterministic probe inputs, spec.
+
+The probes build small models in the child (never real checkpoints): a toy module with
+``encoder``/``head`` attributes and a nested head, a torchvision ``FCN`` on a tiny backbone
+(labkit's ``FCNSegmenter``) and a tiny Hugging Face SegFormer (``labkit.models.segformer_hf``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from autograder.sandbox import Call
+from autograder.spec import Exercise, LabSpec
+
+EXERCISES = (
+    Exercise("freeze_encoder", ("model",)),
+    Exercise("param_groups", ("model", "lr_encoder", "lr_head")),
+    Exercise("load_encoder_weights", ("model", "state_dict"),
+             forbidden=("load_into", "load_pretrained", "hf_state_dict_to_labkit")),
+    Exercise("reinit_head", ("model", "num_classes")),
+)
+
+
+def _images(rng, shape):
+    return rng.normal(0, 1, size=shape).astype(np.float32)
+
+
+def make_calls() -> list[Call]:
+    """Inputs for every check, made here in the parent with fixed seeds."""
+    rng = np.random.default_rng(404)
+    calls = []
+    # freeze_encoder: each model kind; a head parameter frozen beforehand; one optimiser step
+    for kind in ("toy", "segformer", "fcn"):
+        calls.append(Call(f"freeze_{kind}", "freeze", {}, {"kind": kind}))
+    calls.append(Call("freeze_prefrozen", "freeze", {},
+                      {"kind": "toy", "prefreeze": ["head.0.weight"]}))
+    calls.append(Call("freeze_step", "freeze_step",
+                      {"images": _images(rng, (2, 3, 32, 32)),
+                       "targets": rng.integers(0, 3, size=(2, 32, 32)).astype(np.int64)},
+                      {"kind": "fcn"}))
+    # param_groups: trainable, frozen, partly frozen encoders; a parameter outside both parts
+    calls.append(Call("groups_toy", "groups", {}, {"kind": "toy", "lr_encoder": 1e-4,
+                                                     "lr_head": 1e-3}))
+    calls.append(Call("groups_frozen", "groups", {}, {"kind": "segformer", "lr_encoder": 5e-5,
+                                                        "lr_head": 2e-4, "frozen": "all"}))
+    calls.append(Call("groups_fcn", "groups", {}, {"kind": "fcn", "lr_encoder": 0.003,
+                                                     "lr_head": 0.03}))
+    calls.append(Call("groups_partial", "groups", {}, {"kind": "segformer", "lr_encoder": 1e-5,
+                                                         "lr_head": 1e-3, "frozen": "first"}))
+    # load_encoder_weights: other class count, encoder-only checkpoints with extra keys
+    calls.append(Call("load_segformer", "load", {}, {"kind": "segformer", "src_classes": 19,
+                                                       "dst_classes": 3}))
+    calls.append(Call("load_fcn", "load", {}, {"kind": "fcn", "src_classes": 5,
+                                                 "dst_classes": 3}))
+    calls.append(Call("load_toy_extra", "load", {}, {"kind": "toy", "src_classes": 3,
+                                                       "dst_classes": 3, "extra": True}))
+    calls.append(Call("load_encoder_only", "load", {}, {"kind": "fcn", "src_classes": 21,
+                                                          "dst_classes": 3, "encoder_only": True}))
+    # reinit_head: new class counts, nested head, same class count (fresh weights)
+    images = _images(rng, (1, 3, 32, 32))
+    calls.append(Call("reinit_segformer", "reinit", {"images": images},
+                      {"kind": "segformer", "src_classes": 19, "num_classes": 3}))
+    calls.append(Call("reinit_fcn", "reinit", {"images": images},
+                      {"kind": "fcn", "src_classes": 21, "num_classes": 3}))
+    calls.append(Call("reinit_toy", "reinit", {"images": images},
+                      {"kind": "toy", "src_classes": 3, "num_classes": 7}))
+    calls.append(Call("reinit_same", "reinit", {"images": images},
+                      {"kind": "segformer", "src_classes": 3, "num_classes": 3}))
+    return calls
+
+
+LAB = LabSpec(
+    id="lab04",
+    slug="lab04_transfer",
+    title="Transfer learning: pre-training vs from scratch vs a frozen encoder",
+    exercises=EXERCISES,
+    make_calls=make_calls,
+)
