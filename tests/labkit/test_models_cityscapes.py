@@ -97,3 +97,44 @@ def test_bad_inputs_raise_clear_errors(root):
     model = cs.cityscapes_segmenter("segformer_b0", root=root)
     with pytest.raises(ValueError, match=r"\(B,3,H,W\)"):
         model(torch.randn(1, 1, 32, 32))
+
+
+def _real_cityscapes():
+    import os
+    from pathlib import Path
+
+    folder = Path(os.environ.get("LABKIT_REAL_DATA", "/nonexistent"))
+    folder = folder / "cityscapes_downscaled_mmseg_fixture"
+    if not (folder / "gtFine" / "val").is_dir():
+        pytest.skip("the real Cityscapes sample is not available")
+    return folder
+
+
+@pytest.mark.parametrize("fixture", ["real", "fake"])
+def test_zoo_runs_on_cityscapes_frames(root, tmp_path, fixture):
+    """Every zoo model on the real downscaled val frame (and the fake fixture): logits at the
+    input size; labkit's per-class IoU of their predictions matches torchmetrics."""
+    from torchmetrics.classification import MulticlassJaccardIndex
+
+    import labkit as lk
+
+    if fixture == "real":
+        folder = _real_cityscapes()
+    else:
+        folder = lk.data.write_fake_cityscapes(tmp_path / "cs", n=2, size=(64, 128))
+    tf = lk.data.segmentation_transforms()  # ToTensor + ImageNet Normalize
+    data = lk.data.CityscapesSegmentation(folder, split="val", transforms=tf)
+    images = torch.stack([data[i][0] for i in range(len(data))])
+    masks = torch.stack([data[i][1] for i in range(len(data))])
+    for name in cs.SEGMENTERS:
+        model = cs.cityscapes_segmenter(name, root=root)
+        with torch.no_grad():
+            logits = model(images)
+        assert logits.shape == (len(data), 19, *images.shape[-2:]) and torch.isfinite(logits).all()
+        preds = logits.argmax(1)
+        metric = lk.metrics.SegmentationMetric(19)
+        metric.update(preds, masks)
+        ours = metric.compute().per_class_iou
+        ref = MulticlassJaccardIndex(num_classes=19, average="none", ignore_index=255)(preds, masks)
+        present = ~torch.isnan(ours)
+        torch.testing.assert_close(ours[present].float(), ref[present].float())
