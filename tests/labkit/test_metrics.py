@@ -422,3 +422,70 @@ def test_detection_ap_empty_and_errors():
         m.update([_det([G1], [0.9], [5])], [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0)}])
     with pytest.raises(ValueError, match="predictions for"):
         m.update([], [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0)}])
+
+
+# --------------------------------------------------------------------------- DetectionMatchMetric
+
+
+def _det(boxes, labels, scores):
+    return {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+            "labels": torch.tensor(labels, dtype=torch.int64),
+            "scores": torch.tensor(scores, dtype=torch.float32)}
+
+
+def test_match_metric_hand_case():
+    from labkit.metrics import DetectionMatchMetric
+
+    # image 1: gt A [0,0,10,10] (class 1) found by an exact box of class 1 (IoU 1);
+    #          gt B [20,20,30,30] (class 2) best covered by [20,20,30,25] of class 3 (IoU 0.5,
+    #          not > 0.5: not localised) and a low-score exact box (ignored, score 0.4)
+    # image 2: gt C [0,0,10,10] (class 2) found by [0,0,10,8] of class 1 (IoU 0.8, wrong class);
+    #          gt D difficult (not counted)
+    # image 3: gt E, no detection at all (IoU 0)
+    m = DetectionMatchMetric(iou_threshold=0.5, score_threshold=0.5)
+    m.update([_det([[0, 0, 10, 10], [20, 20, 30, 25], [20, 20, 30, 30]], [1, 3, 2],
+                   [0.9, 0.8, 0.4])],
+             [{"boxes": torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30]]),
+               "labels": torch.tensor([1, 2])}])
+    m.update([_det([[0, 0, 10, 8]], [1], [0.7]), _det([], [], [])],
+             [{"boxes": torch.tensor([[0.0, 0, 10, 10], [50, 50, 60, 60]]),
+               "labels": torch.tensor([2, 1]), "difficult": torch.tensor([False, True])},
+              {"boxes": torch.tensor([[5.0, 5, 9, 9]]), "labels": torch.tensor([3])}])
+    r = m.compute()
+    assert r.num_boxes == 4
+    assert r.miou == pytest.approx((1.0 + 0.5 + 0.8 + 0.0) / 4)
+    assert r.localised == pytest.approx(2 / 4)  # A and C
+    assert r.accuracy == pytest.approx(1 / 2)  # A right, C wrong class
+
+
+def test_match_metric_empty_and_reset():
+    from labkit.metrics import DetectionMatchMetric
+
+    m = DetectionMatchMetric()
+    r = m.compute()
+    assert r.num_boxes == 0 and math.isnan(r.miou) and math.isnan(r.accuracy)
+    m.update([_det([], [], [])], [{"boxes": torch.tensor([[0.0, 0, 4, 4]]),
+                                   "labels": torch.tensor([1])}])
+    r = m.compute()
+    assert r.miou == 0.0 and r.localised == 0.0 and math.isnan(r.accuracy)
+    m.reset()
+    assert m.compute().num_boxes == 0
+    with pytest.raises(ValueError, match="predictions for"):
+        m.update([], [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0)}])
+
+
+def test_match_metric_iou_agrees_with_torchvision():
+    from labkit.metrics import DetectionMatchMetric
+
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(6, 2, generator=g) * 50
+    gt = torch.cat([xy, xy + 5 + torch.rand(6, 2, generator=g) * 20], 1)
+    dxy = torch.rand(9, 2, generator=g) * 50
+    dt = torch.cat([dxy, dxy + 5 + torch.rand(9, 2, generator=g) * 20], 1)
+    m = DetectionMatchMetric(score_threshold=0.0)
+    m.update([{"boxes": dt, "labels": torch.ones(9, dtype=torch.int64),
+               "scores": torch.rand(9, generator=g)}],
+             [{"boxes": gt, "labels": torch.ones(6, dtype=torch.int64)}])
+    best = tv_box_iou(gt, dt).max(dim=1).values
+    assert m.compute().miou == pytest.approx(float(best.mean()), rel=1e-5)
+    assert m.compute().localised == pytest.approx(float((best > 0.5).float().mean()))

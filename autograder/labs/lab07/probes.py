@@ -1,0 +1,196 @@
+"""Lab 07 probes: run in the sandboxed child, call the student's code, return plain data.
+
+No pretrained checkpoint exists in the sandbox (and files there are capped at a few MB): the
+probes create empty placeholder files in a temporary ``LABKIT_WEIGHTS`` folder and make
+``labkit.weights`` serve, for each, a seeded random state dict of the real architecture (real key
+names and shapes) from memory. The student's ``build_detector`` reads them through
+``lk.weights.load_state_dict`` as it would read the real files. No expected values live here.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from probe_utils import number_out
+
+_SERVED = {}  # checkpoint name -> the state dict served during the current call
+
+
+_POOL = []  # one buffer of seeded random numbers; served tensors are views into it
+
+
+def _random_state(weights, name):
+    """The state dict of checkpoint ``name`` (real keys, shapes, dtypes) with seeded values that
+    differ from tensor to tensor, in ~50 MB: the architecture is built on the meta device and
+    every floating-point tensor is a view into one shared random buffer."""
+    entry = weights.CATALOG[name]
+    with torch.device("meta"):
+        model = weights._import(entry.builder)(weights=None, **dict(entry.builder_kwargs))
+    if not _POOL:
+        _POOL.append(torch.randn(13_000_000, generator=torch.Generator().manual_seed(7)))
+    pool = _POOL[0]
+    state = {}
+    for i, (key, meta) in enumerate(model.state_dict().items()):
+        if not meta.is_floating_point():
+            state[key] = torch.zeros(meta.shape, dtype=meta.dtype)
+            continue
+        n = meta.numel()
+        start = (i * 1_000_003) % (pool.numel() - n + 1)
+        value = pool[start:start + n].view(meta.shape)
+        state[key] = value.abs() + 0.5 if key.endswith("running_var") else value
+    return state
+
+
+def _serve_random_checkpoints(arch):
+    import labkit.weights as weights
+    from labkit.models.detection import PRETRAINED
+
+    root = Path(tempfile.mkdtemp(prefix="lab07_weights_"))
+    os.environ["LABKIT_WEIGHTS"] = str(root)
+    os.environ["LABKIT_OFFLINE"] = "1"
+    for name in PRETRAINED[arch].values():
+        weights.local_path(name, root).write_bytes(b"")
+
+    def read(path):
+        name = Path(path).name[: -len(".pth")]
+        state = _random_state(weights, name)
+        _SERVED[name] = state
+        return dict(state)
+
+    weights._read = read
+
+
+def _copied(model_state, served, arch, backbone_init):
+    """Model keys whose tensor equals the checkpoint tensor it should come from (if any)."""
+    out = []
+    for key, value in model_state.items():
+        if backbone_init == "coco":
+            source = key
+        elif key.startswith("backbone.body."):
+            rest = key[len("backbone.body."):]
+            source = ("features." + rest) if arch == "mobilenet_v3_fpn" else rest
+        else:
+            source = key
+        other = served.get(source)
+        if other is not None and other.shape == value.shape and torch.equal(other, value):
+            out.append(key)
+    return sorted(out)
+
+
+def _str_list(value, what):
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{what} must be a list of state-dict keys (str)")
+    return sorted(str(v) for v in value)
+
+
+def build(ns, inputs, num_classes, backbone_init, arch="resnet50_fpn", min_size=800,
+          max_size=1333):
+    from labkit.models.detection import PRETRAINED
+
+    _SERVED.clear()
+    _serve_random_checkpoints(arch)
+    torch.manual_seed(0)
+    kwargs = {"arch": arch, "min_size": min_size, "max_size": max_size}
+    if arch == "resnet50_fpn" and (min_size, max_size) == (800, 1333):
+        kwargs = {}  # the defaults
+    out = ns["build_detector"](num_classes, backbone_init, **kwargs)
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise TypeError("build_detector must return a tuple (model, report)")
+    model, report = out
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"build_detector must return an nn.Module first, got {type(model).__name__}")
+    if not isinstance(report, dict) or set(report) != {"matched", "skipped"}:
+        raise TypeError('the report must be a dict with exactly the keys "matched" and "skipped"')
+    state = model.state_dict()
+    served = _SERVED.get(PRETRAINED[arch].get(backbone_init, ""), {})
+    norms = {"FrozenBatchNorm2d": 0, "BatchNorm2d": 0}
+    for m in model.backbone.modules():
+        if type(m).__name__ in norms:
+            norms[type(m).__name__] += 1
+    predictor = model.roi_heads.box_predictor
+    result = {
+        "keys": [f"{k}:{list(v.shape)}" for k, v in sorted(state.items())],
+        "norms": norms,
+        "cls_out": int(predictor.cls_score.out_features),
+        "box_out": int(predictor.bbox_pred.out_features),
+        "min_size": [int(s) for s in model.transform.min_size],
+        "max_size": int(model.transform.max_size),
+        "served": sorted(served),
+        "copied": _copied(state, served, arch, backbone_init),
+        "matched": _str_list(report["matched"], 'report["matched"]'),
+        "skipped": _str_list(report["skipped"], 'report["skipped"]'),
+    }
+    _SERVED.clear()
+    if "images" in inputs:  # one training step's losses and one eval forward pass
+        images = list(torch.from_numpy(inputs["images"]))
+        targets = [{"boxes": torch.tensor([[4.0, 6.0, 30.0, 40.0]]),
+                    "labels": torch.tensor([1])}]
+        model.train()
+        losses = model(images, targets)
+        model.eval()
+        with torch.no_grad():
+            detections = model(images)
+        result["loss_keys"] = sorted(str(k) for k in losses)
+        result["losses_finite"] = bool(all(torch.isfinite(v).all() for v in losses.values()))
+        result["detection_keys"] = sorted(str(k) for k in detections[0])
+    return result
+
+
+def build_invalid(ns, inputs, num_classes, backbone_init, arch):
+    _serve_random_checkpoints(arch)
+    try:
+        ns["build_detector"](num_classes, backbone_init, arch=arch)
+    except ValueError:
+        return {"raised_value_error": True}
+    return {"raised_value_error": False}
+
+
+def _model(kind):
+    from labkit.models import detection
+
+    torch.manual_seed(0)
+    if kind == "tiny":
+        return detection.tiny_fasterrcnn(num_classes=4)
+    return detection.fasterrcnn(arch=kind, num_classes=5, min_size=64, max_size=96)
+
+
+def trainable(ns, inputs, trainable, fpn, model):
+    net = _model(model)
+    start = inputs["start"]
+    params = list(net.parameters())
+    for i, p in enumerate(params):
+        p.requires_grad_(bool(start[i % len(start)]))
+    if fpn is None:
+        count = ns["set_backbone_trainable"](net, trainable)
+    else:
+        count = ns["set_backbone_trainable"](net, trainable, fpn=fpn)
+    return {"flags": np.array([p.requires_grad for p in params], dtype=bool),
+            "count": number_out(count, "set_backbone_trainable's return value")}
+
+
+def schedule(ns, inputs, args, kwargs):
+    plan = ns["freeze_unfreeze_schedule"](*args, **kwargs)
+    if not isinstance(plan, (list, tuple)):
+        raise TypeError(f"freeze_unfreeze_schedule must return a list, got {type(plan).__name__}")
+    lrs, flags = [], []
+    for i, item in enumerate(plan):
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise TypeError(f"entry {i} of the plan must be a pair (lr, backbone_trainable)")
+        lrs.append(number_out(item[0], f"the learning rate of epoch {i}"))
+        flag = item[1]
+        if isinstance(flag, torch.Tensor) or not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"backbone_trainable of epoch {i} must be a bool, got "
+                            f"{type(flag).__name__}")
+        flags.append(bool(flag))
+    return {"lrs": np.array(lrs, dtype=np.float64), "flags": np.array(flags, dtype=bool),
+            "length": len(plan)}
+
+
+def schedule_invalid(ns, inputs, args):
+    try:
+        ns["freeze_unfreeze_schedule"](*args)
+    except ValueError:
+        return {"raised_value_error": True}
+    return {"raised_value_error": False}
