@@ -17,6 +17,16 @@ def test_mp4_decodes_to_the_frames_written(tmp_path):
     err = np.abs(back.astype(int) - frames.astype(int)).mean()
     assert err < 10, err
     assert video.read_frames(path, max_frames=4).shape[0] == 4
+    # decoded independently of imageio's reader: the ffmpeg binary straight to raw RGB bytes
+    import subprocess
+
+    import imageio_ffmpeg
+
+    raw = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path),
+                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True).stdout
+    decoded = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 48, 80, 3)
+    assert decoded.shape[0] == 9 and np.array_equal(decoded, back)
     assert video.read_frames(path, step=3).shape[0] == 3
 
 
