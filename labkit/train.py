@@ -262,7 +262,8 @@ def train_one_epoch(
     loss_fn = loss_fn if loss_fn is not None else _default_loss(task, ignore_index)
     use_amp = scaler is not None and scaler.is_enabled() and device.type == "cuda"
     model.train()
-    seg_metric = SegmentationMetric(num_classes, ignore_index=ignore_index) if num_classes else None
+    seg_metric = (SegmentationMetric(num_classes, ignore_index=ignore_index)
+                  if num_classes and task == "segmentation" else None)
     topk = TopKAccuracy((1, 5)) if task == "classification" else None
     sums: dict[str, float] = {}
     seen = 0

@@ -331,3 +331,20 @@ def test_cuda_amp_fit():
             task="segmentation",
         )
     assert history["val_miou"][-1] > 0.8
+
+
+def test_detection_with_num_classes_records_no_segmentation_metrics():
+    """fit(task="detection", num_classes=K): per-component losses, and no NaN miou columns."""
+    from labkit.models.detection import tiny_fasterrcnn
+
+    torch.manual_seed(0)
+    model = tiny_fasterrcnn(num_classes=3, image_size=64)
+    images = [torch.rand(3, 64, 64) for _ in range(2)]
+    targets = [{"boxes": torch.tensor([[4.0, 4, 40, 40]]), "labels": torch.tensor([1])},
+               {"boxes": torch.tensor([[10.0, 20, 50, 60]]), "labels": torch.tensor([2])}]
+    loader = [(images, targets)]
+    history = fit(model, loader, loader, config=CFG.replace(epochs=1, lr=1e-3),
+                  task="detection", num_classes=3)
+    record = history.records[0]
+    assert "train_loss_objectness" in record and "val_map" in record
+    assert not any("miou" in k or "pixel_accuracy" in k for k in record), record
