@@ -34,7 +34,7 @@ from labkit.utils import (  # noqa: E402
 
 _SUBMODULES = {
     "data", "metrics", "models", "profiling", "report", "schedules", "train", "utils", "viz",
-    "weights",
+    "video", "weights",
 }
 _EXPORTS = {
     "SegmentationMetric": "metrics",
@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
         schedules,
         train,
         utils,
+        video,
         viz,
         weights,
     )
