@@ -427,7 +427,7 @@ def test_detection_ap_empty_and_errors():
 # --------------------------------------------------------------------------- DetectionMatchMetric
 
 
-def _det(boxes, labels, scores):
+def _match_det(boxes, labels, scores):
     return {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
             "labels": torch.tensor(labels, dtype=torch.int64),
             "scores": torch.tensor(scores, dtype=torch.float32)}
@@ -443,11 +443,11 @@ def test_match_metric_hand_case():
     #          gt D difficult (not counted)
     # image 3: gt E, no detection at all (IoU 0)
     m = DetectionMatchMetric(iou_threshold=0.5, score_threshold=0.5)
-    m.update([_det([[0, 0, 10, 10], [20, 20, 30, 25], [20, 20, 30, 30]], [1, 3, 2],
+    m.update([_match_det([[0, 0, 10, 10], [20, 20, 30, 25], [20, 20, 30, 30]], [1, 3, 2],
                    [0.9, 0.8, 0.4])],
              [{"boxes": torch.tensor([[0.0, 0, 10, 10], [20, 20, 30, 30]]),
                "labels": torch.tensor([1, 2])}])
-    m.update([_det([[0, 0, 10, 8]], [1], [0.7]), _det([], [], [])],
+    m.update([_match_det([[0, 0, 10, 8]], [1], [0.7]), _match_det([], [], [])],
              [{"boxes": torch.tensor([[0.0, 0, 10, 10], [50, 50, 60, 60]]),
                "labels": torch.tensor([2, 1]), "difficult": torch.tensor([False, True])},
               {"boxes": torch.tensor([[5.0, 5, 9, 9]]), "labels": torch.tensor([3])}])
@@ -464,7 +464,7 @@ def test_match_metric_empty_and_reset():
     m = DetectionMatchMetric()
     r = m.compute()
     assert r.num_boxes == 0 and math.isnan(r.miou) and math.isnan(r.accuracy)
-    m.update([_det([], [], [])], [{"boxes": torch.tensor([[0.0, 0, 4, 4]]),
+    m.update([_match_det([], [], [])], [{"boxes": torch.tensor([[0.0, 0, 4, 4]]),
                                    "labels": torch.tensor([1])}])
     r = m.compute()
     assert r.miou == 0.0 and r.localised == 0.0 and math.isnan(r.accuracy)
