@@ -41,6 +41,7 @@ class FCNSegmenter(FCN):
         return self.classifier
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """Images (B,3,H,W) -> logits (B,K,H,W) (torchvision's ``"out"``; no auxiliary head)."""
         return super().forward(images)["out"]  # (B,K,H,W)
 
 

@@ -44,6 +44,7 @@ class SegformerSegmenter(SegformerForSemanticSegmentation):
         return self.decode_head
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """Images (B,3,H,W) -> logits (B,K,H,W), up-sampled bilinearly from 1/4 resolution."""
         hidden = self.segformer(images, output_hidden_states=True, return_dict=True).hidden_states
         logits = self.decode_head(hidden)  # (B,K,H/4,W/4)
         return F.interpolate(logits, size=images.shape[-2:], mode="bilinear",
