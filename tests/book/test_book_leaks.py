@@ -12,8 +12,9 @@ the lines of cells tagged ``answer`` or ``instructor``), after normalisation, ke
   ``pass`` carry no solution;
 * a fragment that also occurs in *public* text is ignored: any master notebook outside its
   solution regions (the exercise's signature, the self-check cells, the text around), the
-  book's own Markdown pages, the ``labkit`` sources (the course library is public), and the
-  stubs the generator inserts.
+  book's own Markdown pages, the ``labkit`` sources (the course library is public), the
+  stubs the generator inserts, and the static files of the site generator's own packages
+  (Sphinx's ``searchtools.js`` contains ``return results``: that line reveals nothing).
 
 Every remaining fragment must not occur in the whitespace-normalised text of any built page (HTML
 text content, ``<pre>`` blocks included; other text files raw; notebooks by cell source and
@@ -141,6 +142,29 @@ def find_leaks(paths: list[Path], secrets: set[str]) -> dict[str, list[str]]:
     return leaks
 
 
+VENDOR_PACKAGES = ("sphinx", "sphinx_book_theme", "pydata_sphinx_theme", "myst_nb", "myst_parser",
+                   "sphinx_design", "sphinx_copybutton", "sphinx_togglebutton", "sphinx_thebe",
+                   "sphinxcontrib", "jupyter_book")
+VENDOR_SUFFIXES = {".js", ".css", ".html"}
+
+
+def vendor_text() -> str:
+    """Static assets shipped by the site generator's packages (the same for every course)."""
+    import importlib.util
+
+    parts = []
+    for name in VENDOR_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            continue
+        roots = spec.submodule_search_locations or []
+        for root in roots:
+            for path in Path(root).rglob("*"):
+                if path.suffix in VENDOR_SUFFIXES and path.stat().st_size < 2_000_000:
+                    parts.append(path.read_text(encoding="utf-8", errors="replace"))
+    return "\n".join(parts)
+
+
 def book_text() -> str:
     """The website's own hand-written sources (public by definition)."""
     return "\n".join(
@@ -154,7 +178,7 @@ def secrets(site_build) -> dict[Path, set[str]]:
     # lab's notebook, in the book's own pages or in labkit (e.g. `n = len(labels)`) reveals nothing.
     masters = list(site_build.masters)
     public_all = "\n".join(
-        [labkit_text(), book_text()]
+        [labkit_text(), book_text(), vendor_text()]
         + [public_text(nbformat.read(m, as_version=4)) for m in masters]
     )
     out = {m: secret_fragments(m, public_all) for m in masters}
