@@ -87,11 +87,11 @@ def test_course_map_lists_the_seven_labs(site: Path) -> None:
 
 
 def test_every_reference_is_cited(site: Path) -> None:
-    """The bibliography lists cited entries only: all 15 papers of references.bib must be there."""
+    """The bibliography lists cited entries only: every paper of references.bib must be there."""
     bib = (Path(__file__).parents[2] / "book" / "references.bib").read_text()
     n_keys = sum(line.startswith("@") for line in bib.splitlines())
     soup = BeautifulSoup((site / "bibliography.html").read_text(), "html.parser")
-    assert n_keys == 15
+    assert n_keys >= 15  # the papers of the seven labs
     assert len(soup.select('[role="doc-biblioentry"]')) == n_keys
 
 
