@@ -104,6 +104,15 @@ def test_check_inputs_are_deterministic_and_checks_public_and_hidden(lab_id):
 
 
 @pytest.mark.parametrize("lab_id", LABS)
+def test_every_exercise_has_public_and_hidden_checks_named_after_it(lab_id):
+    lab = get_lab(lab_id)
+    tests = listed_tests(lab, "")["tests"]
+    for ex in lab.exercises:
+        mine = [t for t in tests if t["name"].startswith(ex.name)]
+        assert {t["visibility"] for t in mine} == {"visible", "after_due_date"}, ex.name
+
+
+@pytest.mark.parametrize("lab_id", LABS)
 def test_reference_results_are_measured_and_labelled(lab_id):
     path = get_lab(lab_id).master_path.parent / "reference_results.json"
     if not path.exists():

@@ -12,21 +12,11 @@ import pytest
 import torch
 
 from autograder import notebook as nbmod
-from autograder.grade import listed_tests, load_references
+from autograder.grade import load_references
 from autograder.labs import get_lab
 
 LAB = get_lab("lab05")
 REFERENCE = LAB.master_path.parent / "reference_results.json"
-SECTIONS = {"1": "to_modality", "2": "evaluate_modalities", "3": "relative_degradation"}
-
-
-def test_every_exercise_has_public_and_hidden_checks():
-    tests = listed_tests(LAB, "")["tests"]
-    for section, name in SECTIONS.items():
-        mine = [t for t in tests if t["number"].split(".")[0] == section]
-        assert {t["visibility"] for t in mine} == {"visible", "after_due_date"}, name
-        assert all(t["name"].startswith(name) for t in mine), name
-    assert [e.name for e in LAB.exercises] == list(SECTIONS.values())
 
 
 def test_student_copy_has_no_solution_lines(assigned):
