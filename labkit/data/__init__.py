@@ -30,6 +30,7 @@ from labkit.data.root import (
     CorruptFileError,
     DatasetNotFoundError,
     data_root,
+    load_or_fixtures,
     on_colab,
     smoke_subset,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "VOCDetection",
     "colorize",
     "data_root",
+    "load_or_fixtures",
     "denormalize",
     "detection_collate",
     "detection_transforms",

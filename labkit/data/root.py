@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
-from collections.abc import Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from PIL import Image
 
@@ -14,6 +18,7 @@ from labkit.utils import smoke_mode
 DATA_ENV = "LABKIT_DATA"
 COLAB_DATA = Path("/content/data")
 CACHE_DATA = Path("~/.cache/labkit/data")
+T = TypeVar("T")
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -119,3 +124,32 @@ def open_label_image(path: str | os.PathLike) -> Image.Image:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise corrupt(path, e) from e
+
+
+def load_or_fixtures(
+    load: Callable[[Path], T],
+    write_fixtures: Callable[[Path], object],
+    *,
+    fallback: bool,
+    name: str,
+    root: str | os.PathLike | None = None,
+) -> tuple[T, Path | None]:
+    """``load(root)``; if the dataset is missing and ``fallback``, load miniature stand-ins instead.
+
+    ``load(folder)`` builds the datasets from a data folder (``root``, default ``data_root()``).
+    When it raises :class:`DatasetNotFoundError` and ``fallback`` is true (smoke runs, CPU runs of
+    datasets that are not available offline), ``write_fixtures(folder)`` writes fixtures in the real
+    format (``labkit.data.write_fake_*``) into a fresh temporary folder (removed when the Python
+    process exits normally; a killed kernel leaves it in the temp dir), and ``load`` runs on it. Otherwise the error (which names the fix) propagates.
+    Returns ``(result, fixtures_folder or None)``.
+    """
+    try:
+        return load(resolve_root(root)), None
+    except DatasetNotFoundError:
+        if not fallback:
+            raise
+    folder = Path(tempfile.mkdtemp(prefix=f"labkit_{name}_fixtures_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    print(f"{name} not found: writing miniature stand-ins in the real format to {folder}")
+    write_fixtures(folder)
+    return load(folder), folder

@@ -85,3 +85,33 @@ def test_truncated_image_names_the_file(tmp_path):
     path.write_bytes(b"not an image")
     with pytest.raises(CorruptFileError, match="broken.jpg"):
         open_rgb(path)
+
+
+def test_load_or_fixtures_loads_the_real_folder_first(tmp_path):
+    from labkit.data import PetsSegmentation, load_or_fixtures, write_fake_pets
+
+    write_fake_pets(tmp_path, n=4, seed=0)
+    written = []
+    ds, folder = load_or_fixtures(lambda r: PetsSegmentation(r, split="trainval"),
+                                  written.append, fallback=True, name="pets", root=tmp_path)
+    assert folder is None and written == [] and len(ds) > 0
+
+
+def test_load_or_fixtures_writes_stand_ins_only_when_allowed(tmp_path):
+    from labkit.data import (
+        DatasetNotFoundError,
+        PetsSegmentation,
+        load_or_fixtures,
+        write_fake_pets,
+    )
+
+    def load(r):
+        return PetsSegmentation(r, split="trainval")
+
+    with pytest.raises(DatasetNotFoundError, match="Pet"):
+        load_or_fixtures(load, lambda f: write_fake_pets(f, n=4), fallback=False, name="pets",
+                         root=tmp_path / "empty")
+    ds, folder = load_or_fixtures(load, lambda f: write_fake_pets(f, n=4, seed=0),
+                                  fallback=True, name="pets", root=tmp_path / "empty")
+    assert folder is not None and folder.is_dir() and "pets" in folder.name
+    assert len(ds) == len(PetsSegmentation(folder, split="trainval"))
