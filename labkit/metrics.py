@@ -354,6 +354,29 @@ class DetectionResult:
     num_gt: torch.Tensor  # (K,) int64 non-difficult ground-truth boxes per class
 
 
+def _detection_arrays(pred: Mapping, target: Mapping) -> tuple[tuple[np.ndarray, ...],
+                                                                tuple[np.ndarray, ...]]:
+    """One image's target (boxes, labels, difficult) and prediction (boxes, scores, labels) as
+    NumPy arrays; ValueError when the lengths within either disagree."""
+    boxes = _np(target["boxes"], np.float64).reshape(-1, 4)
+    labels = _np(target["labels"], np.int64).reshape(-1)
+    difficult = target.get("difficult")
+    difficult = (np.zeros(len(labels), dtype=bool) if difficult is None
+                 else _np(difficult, bool).reshape(-1))
+    if not (len(boxes) == len(labels) == len(difficult)):
+        raise ValueError(
+            f"target has {len(boxes)} boxes, {len(labels)} labels, {len(difficult)} difficult flags"
+        )
+    dboxes = _np(pred["boxes"], np.float64).reshape(-1, 4)
+    scores = _np(pred["scores"], np.float64).reshape(-1)
+    dlabels = _np(pred["labels"], np.int64).reshape(-1)
+    if not (len(dboxes) == len(scores) == len(dlabels)):
+        raise ValueError(
+            f"prediction has {len(dboxes)} boxes, {len(scores)} scores, {len(dlabels)} labels"
+        )
+    return (boxes, labels, difficult), (dboxes, scores, dlabels)
+
+
 class DetectionAP:
     """PASCAL VOC AP at an IoU threshold, accumulated over ``update(preds, targets)`` calls.
 
@@ -383,25 +406,7 @@ class DetectionAP:
         if len(preds) != len(targets):
             raise ValueError(f"{len(preds)} predictions for {len(targets)} targets")
         for pred, target in zip(preds, targets):
-            boxes = _np(target["boxes"], np.float64).reshape(-1, 4)
-            labels = _np(target["labels"], np.int64).reshape(-1)
-            difficult = target.get("difficult")
-            difficult = (
-                np.zeros(len(labels), dtype=bool)
-                if difficult is None
-                else _np(difficult, bool).reshape(-1)
-            )
-            if not (len(boxes) == len(labels) == len(difficult)):
-                raise ValueError(
-                    f"target has {len(boxes)} boxes, {len(labels)} labels, {len(difficult)} difficult flags"
-                )
-            dboxes = _np(pred["boxes"], np.float64).reshape(-1, 4)
-            scores = _np(pred["scores"], np.float64).reshape(-1)
-            dlabels = _np(pred["labels"], np.int64).reshape(-1)
-            if not (len(dboxes) == len(scores) == len(dlabels)):
-                raise ValueError(
-                    f"prediction has {len(dboxes)} boxes, {len(scores)} scores, {len(dlabels)} labels"
-                )
+            (boxes, labels, difficult), (dboxes, scores, dlabels) = _detection_arrays(pred, target)
             for name, lab in (("targets", labels), ("preds", dlabels)):
                 if lab.size and (lab.min() < 0 or lab.max() >= self.num_classes):
                     raise ValueError(
@@ -574,16 +579,10 @@ class DetectionMatchMetric:
         if len(preds) != len(targets):
             raise ValueError(f"{len(preds)} predictions for {len(targets)} targets")
         for pred, target in zip(preds, targets):
-            boxes = _np(target["boxes"], np.float64).reshape(-1, 4)
-            labels = _np(target["labels"], np.int64).reshape(-1)
-            difficult = target.get("difficult")
-            keep_gt = (np.ones(len(labels), dtype=bool) if difficult is None
-                       else ~_np(difficult, bool).reshape(-1))
-            scores = _np(pred["scores"], np.float64).reshape(-1)
+            (boxes, labels, difficult), (dboxes, scores, dlabels) = _detection_arrays(pred, target)
             keep = scores >= self.score_threshold
-            dboxes = _np(pred["boxes"], np.float64).reshape(-1, 4)[keep]
-            dlabels = _np(pred["labels"], np.int64).reshape(-1)[keep]
-            for box, label in zip(boxes[keep_gt], labels[keep_gt]):
+            dboxes, dlabels = dboxes[keep], dlabels[keep]
+            for box, label in zip(boxes[~difficult], labels[~difficult]):
                 if len(dboxes) == 0:
                     self._ious.append(0.0)
                     self._correct.append(False)

@@ -472,6 +472,12 @@ def test_match_metric_empty_and_reset():
     assert m.compute().num_boxes == 0
     with pytest.raises(ValueError, match="predictions for"):
         m.update([], [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0)}])
+    with pytest.raises(ValueError, match="target has 2 boxes, 1 labels"):
+        m.update([_match_det([], [], [])], [{"boxes": torch.zeros(2, 4),
+                                            "labels": torch.tensor([1])}])
+    with pytest.raises(ValueError, match="prediction has 1 boxes, 2 scores"):
+        m.update([_match_det([[0, 0, 1, 1]], [1], [0.9, 0.8])],
+                 [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0)}])
 
 
 def test_match_metric_iou_agrees_with_torchvision():
