@@ -13,6 +13,13 @@ def _names(names, limit=4):
     return ", ".join(names[:limit]) + more
 
 
+def _set_difference(have, want, lacks: str, extra: str) -> str:
+    """"" when ``have`` and ``want`` hold the same names, else what is missing and what is extra."""
+    missing, surplus = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+    return "; ".join([f"{lacks} {_names(missing)}"] * bool(missing)
+                     + [f"{extra} {_names(surplus)}"] * bool(surplus))
+
+
 class FreezeChecks(LabCase):
     def _check(self, cid: str) -> None:
         got, ref = self.outputs(cid, "freeze_encoder"), self.reference(cid)
@@ -90,15 +97,9 @@ class ParamGroupChecks(LabCase):
             if h.get("lr") != w["lr"]:
                 raise StudentError(f"group {w['name']!r} has lr {h.get('lr')!r}, expected "
                                    f"{w['lr']!r}.")
-            missing = sorted(set(w["params"]) - set(h["params"]))
-            extra = sorted(set(h["params"]) - set(w["params"]))
-            if missing or extra:
-                parts = []
-                if missing:
-                    parts.append(f"missing {_names(missing)}")
-                if extra:
-                    parts.append(f"should not contain {_names(extra)}")
-                raise StudentError(f"group {w['name']!r}: {'; '.join(parts)}.")
+            wrong = _set_difference(h["params"], w["params"], "missing", "should not contain")
+            if wrong:
+                raise StudentError(f"group {w['name']!r}: {wrong}.")
         if g.get("optimizer_lrs") != r["optimizer_lrs"]:
             raise StudentError(f"torch.optim.AdamW(groups) gave learning rates "
                                f"{g.get('optimizer_lrs')!r}, expected {r['optimizer_lrs']!r}.")
@@ -142,15 +143,9 @@ class LoadChecks(LabCase):
         for key in ("matched", "missing", "unexpected"):
             if g.get(key + "_duplicates"):
                 raise StudentError(f"report[{key!r}] lists some keys twice.")
-            missing = sorted(set(r[key]) - set(g[key]))
-            extra = sorted(set(g[key]) - set(r[key]))
-            if missing or extra:
-                parts = []
-                if missing:
-                    parts.append(f"lacks {_names(missing)}")
-                if extra:
-                    parts.append(f"should not list {_names(extra)}")
-                raise StudentError(f"report[{key!r}] {'; '.join(parts)}.")
+            wrong = _set_difference(g[key], r[key], "lacks", "should not list")
+            if wrong:
+                raise StudentError(f"report[{key!r}] {wrong}.")
 
     def _tensors(self, cid: str) -> None:
         got, ref = self.outputs(cid, "load_encoder_weights"), self.reference(cid)
