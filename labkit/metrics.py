@@ -304,9 +304,11 @@ class TopKAccuracy:
 def voc_ap(recall: np.ndarray, precision: np.ndarray, *, use_07_metric: bool) -> float:
     """VOC average precision from cumulative recall (N,) and precision (N,) in score order.
 
-    ``use_07_metric``: VOC2007 11-point interpolation (max precision at recall >= 0, 0.1, ..., 1,
-    thresholds taken as exact tenths); otherwise the area under the monotone precision envelope
-    (VOC2010+ "all points").
+    ``use_07_metric``: VOC2007 11-point interpolation, the mean over 11 thresholds t of the max
+    precision at recall >= t, with the thresholds of py-faster-rcnn's ``voc_eval.py`` (also
+    detectron2's): ``np.arange(0.0, 1.1, 0.1)``, whose values at 0.3, 0.6 and 0.7 lie slightly above
+    the tenth, so numbers compare with published VOC07 results. Otherwise the area under the
+    monotone precision envelope (VOC2010+ "all points").
     """
     rec = np.asarray(recall, dtype=np.float64).reshape(-1)
     prec = np.asarray(precision, dtype=np.float64).reshape(-1)
@@ -314,7 +316,7 @@ def voc_ap(recall: np.ndarray, precision: np.ndarray, *, use_07_metric: bool) ->
         raise ValueError(f"recall {rec.shape} and precision {prec.shape} differ in length")
     if use_07_metric:
         ap = 0.0
-        for t in np.arange(11) / 10.0:
+        for t in np.arange(0.0, 1.1, 0.1):  # as voc_eval.py: not exact tenths (0.3 -> 0.30000000000000004)
             above = rec >= t
             ap += (float(prec[above].max()) if above.any() else 0.0) / 11.0
         return ap

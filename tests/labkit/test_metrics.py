@@ -300,10 +300,10 @@ def test_topk_errors():
 
 
 def _reference_voc_ap(rec, prec, use_07_metric):
-    """The loop of py-faster-rcnn voc_eval.voc_ap (11 thresholds as exact tenths)."""
+    """The loop of py-faster-rcnn voc_eval.voc_ap (thresholds np.arange(0.0, 1.1, 0.1))."""
     if use_07_metric:
         ap = 0.0
-        for t in [i / 10 for i in range(11)]:
+        for t in np.arange(0.0, 1.1, 0.1):
             p = 0 if np.sum(rec >= t) == 0 else np.max(prec[rec >= t])
             ap = ap + p / 11.0
         return ap
@@ -326,6 +326,26 @@ def test_voc_ap_matches_reference_loop(use_07_metric):
         rec, prec = tp / npos, tp / np.maximum(tp + fp, 1e-12)
         ours = voc_ap(rec, prec, use_07_metric=use_07_metric)
         assert ours == pytest.approx(_reference_voc_ap(rec, prec, use_07_metric))
+
+
+def test_voc07_ap_thresholds_as_voc_eval():
+    # py-faster-rcnn's voc_eval.py (and detectron2) sample recall at np.arange(0.0, 1.1, 0.1), whose
+    # 0.3 is 0.30000000000000004: a recall of exactly 0.3 does not reach it (exact tenths gave 4/11).
+    rec, prec = np.array([0.1, 0.2, 0.3]), np.ones(3)
+    assert voc_ap(rec, prec, use_07_metric=True) == pytest.approx(3 / 11)  # 0.2727
+    assert voc_ap(rec, prec, use_07_metric=True) == pytest.approx(_reference_voc_ap(rec, prec, True))
+
+
+def test_detection_ap_voc07_one_image_ten_boxes():
+    # 10 ground-truth boxes, 16 detections by score: 3 hits, 6 misses, 7 hits -> recall 0.3 at
+    # precision 1, then at most 10/16. voc_eval.py: (3 + 8 * 0.625) / 11 = 0.7273 (exact tenths: 0.7614).
+    gt = [[20 * i, 0, 20 * i + 10, 10] for i in range(10)]
+    miss = [[500, 500, 510, 510]] * 6
+    boxes = gt[:3] + miss + gt[3:]
+    m = DetectionAP(2, use_07_metric=True)
+    m.update([_det(boxes, np.linspace(1, 0.1, 16).tolist(), [1] * 16)],
+             [{"boxes": torch.tensor(gt, dtype=torch.float32), "labels": torch.ones(10, dtype=torch.int64)}])
+    assert m.compute().map == pytest.approx(8 / 11)  # 0.7273
 
 
 def test_box_iou_continuous_coordinates():
