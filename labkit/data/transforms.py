@@ -51,11 +51,12 @@ def _mask_op(mask: Any, op: Callable[[Any], Any]) -> Any:
 
 
 def _target_size(size: Size, h: int, w: int) -> tuple[int, int]:
-    """(H, W) after resizing an (h, w) image to ``size`` (int: shorter side, like torchvision)."""
+    """(H, W) after resizing an (h, w) image to ``size``; an int sets the shorter side and the
+    longer one is truncated as torchvision's ``resize`` does: (500, 394) at 256 -> (324, 256)."""
     if isinstance(size, int):
         if h <= w:
-            return size, max(1, round(w * size / h))
-        return max(1, round(h * size / w)), size
+            return size, int(size * w / h)
+        return int(size * h / w), size
     return int(size[0]), int(size[1])
 
 
@@ -79,7 +80,11 @@ class Compose:
 
 
 class Resize:
-    """Resize image (bilinear, antialiased) and mask (nearest: no new label values) to ``size``."""
+    """Resize image (bilinear, antialiased) and mask (nearest: no new label values) to ``size``.
+
+    ``size`` (H, W), or an int for the shorter side with the longer one truncated, as in
+    ``torchvision.transforms.v2.Resize``.
+    """
 
     def __init__(self, size: Size) -> None:
         self.size = size

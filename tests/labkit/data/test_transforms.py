@@ -54,6 +54,24 @@ def test_resize_keeps_mask_values(size):
         assert min(h, w) == size
 
 
+@pytest.mark.parametrize("hw", [(500, 394), (394, 500), (30, 40), (333, 500), (7, 1000)])
+@pytest.mark.parametrize("size", [256, 17, 1])
+def test_resize_int_matches_torchvision(hw, size):
+    # torchvision truncates the longer side: (500, 394) at 256 -> (324, 256) (rounding gave 325)
+    from torchvision.transforms.v2 import functional as F2
+
+    h, w = hw
+    image = torch.rand(3, h, w)
+    expected = tuple(F2.resize(image, [size], antialias=True).shape[-2:])
+    x, y = Resize(size)(image, torch.zeros(h, w, dtype=torch.int64))
+    assert tuple(x.shape[-2:]) == tuple(y.shape) == expected
+    x, t = DetectionResize(size)(image, {"boxes": torch.tensor([[0.0, 0.0, w, h]])})
+    assert tuple(x.shape[-2:]) == expected
+    assert t["boxes"].tolist() == [[0.0, 0.0, float(expected[1]), float(expected[0])]]
+    if hw == (500, 394) and size == 256:
+        assert expected == (324, 256)
+
+
 def test_resize_tensor_image():
     image = torch.rand(3, 30, 40)
     mask = torch.randint(0, 3, (30, 40))
