@@ -77,6 +77,9 @@ class Call:
     probe: str
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    # the one exercise this call grades: its child runs only that exercise's part of the
+    # notebook, and every other exercise of the lab is the reference implementation there
+    exercise: str = ""
 
 
 @dataclass

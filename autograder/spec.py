@@ -54,6 +54,17 @@ class LabSpec:
         return REPO_ROOT / "labs" / self.slug / self.notebook_name
 
 
+def needs_passing(*numbers: str):
+    """Mark an error-handling check: it counts only when the checks ``numbers`` (the same
+    exercise on valid inputs) earn full marks, so a stub that only raises earns nothing."""
+
+    def deco(fn):
+        fn.__needs_passing__ = tuple(numbers)
+        return fn
+
+    return deco
+
+
 class StudentError(AssertionError):
     """A check failed because of the submission (message is shown to the student)."""
 
@@ -95,6 +106,22 @@ class LabCase(unittest.TestCase):
                 raise StudentError(f"`{exercise}` is not implemented yet (NotImplementedError).")
             raise StudentError(f"`{exercise}` raised {kind}{where}: {err.get('message', '')}")
         return got
+
+    def raised(self, call_id: str, exercise: str) -> str | None:
+        """The exception type the student's code raised on ``call_id`` (None: it returned).
+
+        For error-handling checks; a crash, a timeout or a missing definition still fails."""
+        self.exercise_ok(exercise)
+        assert self.context is not None
+        got = self.context.results.get(call_id)
+        if got is None:
+            raise StudentError(f"`{exercise}` was not run (internal: no result for {call_id}).")
+        if got.ok:
+            return None
+        kind = (got.error or {}).get("type", "Error")
+        if kind in {"Timeout", "Crash", "Killed", "Exit", "InvalidOutput", "NotRun"}:
+            self.outputs(call_id, exercise)  # raises with the child's message
+        return kind
 
     def reference(self, call_id: str) -> CallResult:
         assert self.context is not None
