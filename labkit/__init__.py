@@ -33,8 +33,8 @@ from labkit.utils import (  # noqa: E402
 )
 
 _SUBMODULES = {
-    "data", "metrics", "models", "profiling", "report", "schedules", "train", "utils", "viz",
-    "video", "weights",
+    "checkpoints", "data", "metrics", "models", "profiling", "report", "schedules", "tasks",
+    "train", "utils", "viz", "video", "weights",
 }
 _EXPORTS = {
     "SegmentationMetric": "metrics",
@@ -45,12 +45,14 @@ _EXPORTS = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from labkit import (  # noqa: F401
+        checkpoints,
         data,
         metrics,
         models,
         profiling,
         report,
         schedules,
+        tasks,
         train,
         utils,
         video,

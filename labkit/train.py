@@ -1,7 +1,8 @@
-"""Training loop for the labs: ``train_one_epoch``, ``evaluate``, ``fit`` and best-checkpoint saving.
+"""Training loop for the labs: ``TrainConfig``, ``History``, ``train_one_epoch``, ``evaluate``, ``fit``.
 
-Plain loops in the style of torchvision ``references``: the loop knows the task
-("segmentation", "classification", "detection") but nothing about the model. AMP runs on CUDA only.
+Plain loops in the style of torchvision ``references``: a task object (:mod:`labkit.tasks`) gives
+the loss and the metric, so the loop knows neither the task nor the model; checkpoints come from
+:mod:`labkit.checkpoints`. AMP runs on CUDA only.
 """
 
 from __future__ import annotations
@@ -18,25 +19,34 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from labkit.metrics import DetectionAP, SegmentationMetric, TopKAccuracy
+from labkit.checkpoints import (
+    BestCheckpoint,
+    _is_number,
+    _jsonable,
+    load_checkpoint,
+    monitored,
+    save_checkpoint,
+)
+from labkit.tasks import Task, TaskName, _logits, _match_size, make_task  # noqa: F401
 from labkit.utils import get_device, seed_everything
 
 __all__ = [
+    "BestCheckpoint",
     "History",
+    "Task",
     "TrainConfig",
     "evaluate",
     "fit",
     "load_checkpoint",
+    "make_optimizer",
+    "make_task",
     "save_checkpoint",
     "train_one_epoch",
 ]
 
-Task = Literal["segmentation", "classification", "detection"]
-_TASKS = ("segmentation", "classification", "detection")
 _OPTIMIZERS = ("adamw", "adam", "sgd")
 
 
@@ -141,19 +151,7 @@ class History:
         return f"History({len(self.records)} epochs, last={last})"
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, torch.Tensor):
-        return x.tolist()
-    if isinstance(x, (torch.device, torch.dtype, Path)):
-        return str(x)
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
-
-
-# --------------------------------------------------------------------------- batches and outputs
+# --------------------------------------------------------------------------- batches
 
 
 def _to_device(obj: Any, device: torch.device) -> Any:
@@ -180,54 +178,28 @@ def _split_batch(batch: Any) -> tuple[Any, Any]:
     raise ValueError(f"expected a batch (inputs, targets), got {type(batch).__name__}")
 
 
-def _logits(output: Any) -> torch.Tensor:
-    """Logits from a model output: a tensor, a dict with "out" (torchvision), an object with ``.logits`` (HF)."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, Mapping):
-        for key in ("out", "logits"):
-            if key in output:
-                return output[key]
-    logits = getattr(output, "logits", None)
-    if isinstance(logits, torch.Tensor):
-        return logits
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    raise TypeError(f"cannot find logits in model output of type {type(output).__name__}")
-
-
-def _match_size(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Logits (B,K,h,w) upsampled bilinearly to the mask size (B,H,W) when they differ."""
-    if logits.shape[-2:] != masks.shape[-2:]:
-        logits = F.interpolate(logits, size=masks.shape[-2:], mode="bilinear", align_corners=False)
-    return logits
-
-
-def _default_loss(task: str, ignore_index: int) -> Callable | None:
-    if task == "segmentation":
-        return nn.CrossEntropyLoss(ignore_index=ignore_index)
-    if task == "classification":
-        return nn.CrossEntropyLoss()
-    return None  # detection models compute their own losses
-
-
-def _check_task(task: str) -> None:
-    if task not in _TASKS:
-        raise ValueError(f"task must be one of {_TASKS}, got {task!r}")
-
-
 def _batch_size(inputs: Any) -> int:
     if isinstance(inputs, torch.Tensor):
         return int(inputs.shape[0]) if inputs.ndim else 1
     return len(inputs)
 
 
-def _infer_num_detection_classes(model: nn.Module) -> int:
-    predictor = getattr(getattr(model, "roi_heads", None), "box_predictor", None)
-    cls_score = getattr(predictor, "cls_score", None)
-    if isinstance(cls_score, nn.Linear):
-        return cls_score.out_features
-    raise ValueError("num_classes is required for detection (could not read model.roi_heads)")
+def _backward(loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer,
+              scaler: torch.amp.GradScaler | None, grad_clip: float | None) -> None:
+    """zero_grad, backward (scaled under AMP), optional gradient-norm clipping, optimizer step."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        return
+    scaler.scale(loss).backward()
+    if grad_clip is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
 
 
 # --------------------------------------------------------------------------- one epoch
@@ -238,101 +210,54 @@ def train_one_epoch(
     loader: Iterable,
     optimizer: torch.optim.Optimizer,
     *,
-    task: Task,
-    loss_fn: Callable | None = None,
+    task: Task | TaskName,
     device: torch.device | str,
+    config: TrainConfig | None = None,
     scaler: torch.amp.GradScaler | None = None,
     scheduler: Any | None = None,
-    grad_clip: float | None = None,
-    ignore_index: int = 255,
-    num_classes: int | None = None,
     epoch: int | None = None,
-    log_every: int = 10,
-    progress: bool = True,
     steps: list[dict[str, Any]] | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns mean "loss" (and task metrics: miou / top1, top5 / loss terms).
+    """One pass over ``loader``; returns the mean "loss", its terms and the task's training metrics.
 
-    AMP (autocast float16) is used when an enabled ``scaler`` is given and ``device`` is CUDA.
-    ``scheduler`` is stepped after every batch. A non-finite loss raises FloatingPointError.
-    ``steps``, if given, receives {"epoch", "step", "loss", ...} every ``log_every`` steps.
+    ``config`` gives grad_clip, log_every and progress (defaults: ``TrainConfig()``). AMP (autocast
+    float16) is used when an enabled ``scaler`` is given and ``device`` is CUDA. ``scheduler`` is
+    stepped after every batch. A non-finite loss raises FloatingPointError. ``steps``, if given,
+    receives {"epoch", "step", "loss", ...} every ``config.log_every`` steps.
     """
-    _check_task(task)
-    device = torch.device(device)
-    loss_fn = loss_fn if loss_fn is not None else _default_loss(task, ignore_index)
+    config = config if config is not None else TrainConfig()
+    task, device = make_task(task, ignore_index=config.ignore_index), torch.device(device)
     use_amp = scaler is not None and scaler.is_enabled() and device.type == "cuda"
     model.train()
-    seg_metric = (SegmentationMetric(num_classes, ignore_index=ignore_index)
-                  if num_classes and task == "segmentation" else None)
-    topk = TopKAccuracy((1, 5)) if task == "classification" else None
+    metric = task.metric(model, train=True)
     sums: dict[str, float] = {}
     seen = 0
     where = f"epoch {epoch} " if epoch is not None else ""
-    bar = tqdm(loader, desc=f"train {where}".strip(), leave=False, disable=not progress)
-    for step, batch in enumerate(bar):
+    bar = tqdm(loader, desc=f"train {where}".strip(), leave=False, disable=not config.progress)
+    for i, batch in enumerate(bar):
         inputs, targets = _to_device(_split_batch(batch), device)
-        n = _batch_size(inputs)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-            if task == "detection":
-                loss_dict = model(list(inputs), list(targets))
-                loss = sum(loss_dict.values())
-                terms = {k: v.detach() for k, v in loss_dict.items()}
-            else:
-                logits = _logits(model(inputs))
-                if task == "segmentation":
-                    logits = _match_size(logits, targets)
-                loss = loss_fn(logits, targets)
-                terms = {}
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
+            step = task.step(model, inputs, targets, train=True)
+        loss = float(step.loss.detach())
+        if not math.isfinite(loss):
             raise FloatingPointError(
-                f"loss is {loss_value} at {where}step {step}; lower lr, check inputs, or set grad_clip"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            if grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            if grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
+                f"loss is {loss} at {where}step {i}; lower lr, check inputs, or set grad_clip")
+        _backward(step.loss, model, optimizer, scaler, config.grad_clip)
         if scheduler is not None:
             scheduler.step()
-
+        n = _batch_size(inputs)
         seen += n
-        sums["loss"] = sums.get("loss", 0.0) + loss_value * n
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + float(v) * n
+        values = {"loss": loss, **{k: float(v) for k, v in step.terms.items()}}
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + v * n
         with torch.no_grad():
-            if task == "segmentation":
-                if seg_metric is None:
-                    seg_metric = SegmentationMetric(logits.shape[1], ignore_index=ignore_index)
-                seg_metric.update(logits.detach(), targets)
-            elif task == "classification":
-                topk.update(logits.detach().float(), targets)
-        if step % log_every == 0:
-            bar.set_postfix(loss=f"{loss_value:.4f}")
+            metric = task.update(metric, step.outputs, targets)
+        if i % config.log_every == 0:
+            bar.set_postfix(loss=f"{loss:.4f}")
             if steps is not None:
-                steps.append(
-                    {
-                        "epoch": epoch,
-                        "step": step,
-                        "loss": loss_value,
-                        **{k: float(v) for k, v in terms.items()},
-                    }
-                )
+                steps.append({"epoch": epoch, "step": i, **values})
     out = {k: v / seen for k, v in sums.items()} if seen else {"loss": math.nan}
-    if seg_metric is not None:
-        result = seg_metric.compute()
-        out.update(miou=result.miou, pixel_accuracy=result.pixel_accuracy)
-    if topk is not None:
-        out.update({f"top{k}": v for k, v in topk.compute().items()})
-    return out
+    return {**out, **task.summarize(metric, train=True)}
 
 
 @torch.no_grad()
@@ -340,104 +265,41 @@ def evaluate(
     model: nn.Module,
     loader: Iterable,
     *,
-    task: Task,
+    task: Task | TaskName,
     num_classes: int | None = None,
     loss_fn: Callable | None = None,
     device: torch.device | str,
     ignore_index: int = 255,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Metrics of ``model`` on ``loader`` in eval mode.
+    """Metrics of ``model`` on ``loader`` in eval mode (``num_classes``, ``loss_fn``, ``ignore_index``
+    apply to a task given by name).
 
     segmentation: loss, miou, pixel_accuracy, mean_accuracy, per_class_iou (list);
     classification: loss, top1, top5; detection: map (VOC AP@0.5), per_class_ap (list).
     """
-    _check_task(task)
+    task = make_task(task, num_classes=num_classes, ignore_index=ignore_index, loss_fn=loss_fn)
     device = torch.device(device)
-    loss_fn = loss_fn if loss_fn is not None else _default_loss(task, ignore_index)
     model.eval()
-    if task == "detection":
-        metric: Any = DetectionAP(num_classes or _infer_num_detection_classes(model))
-    elif task == "classification":
-        metric = TopKAccuracy((1, 5))
-    else:
-        metric = SegmentationMetric(num_classes, ignore_index=ignore_index) if num_classes else None
+    metric = task.metric(model, train=False)
     loss_sum, seen = 0.0, 0
     for batch in tqdm(loader, desc="eval", leave=False, disable=not progress):
         inputs, targets = _to_device(_split_batch(batch), device)
+        step = task.step(model, inputs, targets, train=False)
         n = _batch_size(inputs)
         seen += n
-        if task == "detection":
-            metric.update(model(list(inputs)), list(targets))
-            continue
-        logits = _logits(model(inputs))
-        if task == "segmentation":
-            logits = _match_size(logits, targets)
-            if metric is None:
-                metric = SegmentationMetric(logits.shape[1], ignore_index=ignore_index)
-        loss_sum += float(loss_fn(logits, targets)) * n
-        metric.update(logits.float(), targets)
-    if task == "detection":
-        result = metric.compute()
-        return {"map": result.map, "per_class_ap": result.per_class_ap.tolist()}
-    out: dict[str, Any] = {"loss": loss_sum / seen if seen else math.nan}
-    if task == "classification":
-        out.update({f"top{k}": v for k, v in metric.compute().items()})
-    elif metric is not None:
-        out.update(metric.compute().as_dict())
-    else:
-        out.update(miou=math.nan, pixel_accuracy=math.nan, mean_accuracy=math.nan, per_class_iou=[])
-    return out
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module,
-    *,
-    config: TrainConfig | None = None,
-    epoch: int | None = None,
-    metrics: Mapping[str, Any] | None = None,
-) -> Path:
-    """Write {state_dict, config, labkit_version, epoch, metrics} to ``path``."""
-    import labkit
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "state_dict": model.state_dict(),
-        "config": None
-        if config is None
-        else json.loads(json.dumps(dataclasses.asdict(config), default=str)),
-        "labkit_version": labkit.__version__,
-        "epoch": epoch,
-        "metrics": json.loads(json.dumps(dict(metrics or {}), default=_jsonable)),
-    }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def load_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module | None = None,
-    *,
-    map_location: str | torch.device = "cpu",
-) -> dict[str, Any]:
-    """Load weights into ``model`` (if given); returns {config, labkit_version, epoch, metrics}."""
-    payload = torch.load(path, map_location=map_location, weights_only=True)
-    if model is not None:
-        model.load_state_dict(payload["state_dict"])
-    return {k: v for k, v in payload.items() if k != "state_dict"}
+        if step.loss is not None:
+            loss_sum += float(step.loss) * n
+        metric = task.update(metric, step.outputs, targets)
+    out: dict[str, Any] = {"loss": loss_sum / seen if seen else math.nan} if task.eval_loss else {}
+    return {**out, **task.summarize(metric, train=False)}
 
 
 # --------------------------------------------------------------------------- fit
 
 
-def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """``config.optimizer`` (adamw / adam / sgd) over the trainable parameters, with its lr and decay."""
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
         return torch.optim.SGD(
@@ -447,13 +309,37 @@ def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     return cls(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+def _epoch_scheduler_step(scheduler: Any, value: Any) -> None:
+    """Step an epoch scheduler; ReduceLROnPlateau gets the monitored value (skipped when not finite)."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if _is_number(value):
+            scheduler.step(value)
+    else:
+        scheduler.step()
+
+
+def _check_scheduler(scheduler: Any, scheduler_step: str) -> None:
+    if scheduler_step not in ("epoch", "batch"):
+        raise ValueError(f"scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    if plateau and scheduler_step == "batch":
+        raise ValueError("ReduceLROnPlateau needs scheduler_step='epoch'")
+
+
+def _best_checkpoint(config: TrainConfig) -> BestCheckpoint | None:
+    if config.checkpoint_dir is None:
+        return None
+    return BestCheckpoint(config.checkpoint_dir, monitor=config.monitor, mode=config.mode,
+                          config=config)
+
+
 def fit(
     model: nn.Module,
     train_loader: Iterable,
     val_loader: Iterable | None = None,
     *,
     config: TrainConfig | None = None,
-    task: Task,
+    task: Task | TaskName,
     num_classes: int | None = None,
     loss_fn: Callable | None = None,
     optimizer: torch.optim.Optimizer | None = None,
@@ -463,110 +349,44 @@ def fit(
 ) -> History:
     """Train for ``config.epochs``; returns the History (records "train_*" and "val_*" per epoch).
 
-    Saves ``best.pt`` in ``config.checkpoint_dir`` when ``config.monitor`` improves. A non-finite
-    loss raises FloatingPointError with ``.history`` attached (and ``history``, if passed, filled);
-    Ctrl-C stops training and returns the history so far.
+    ``task`` is a :class:`labkit.tasks.Task` or its name (then built with ``num_classes``,
+    ``loss_fn`` and ``config.ignore_index``). Saves ``best.pt`` in ``config.checkpoint_dir`` when
+    ``config.monitor`` improves. A non-finite loss raises FloatingPointError with ``.history``
+    attached (and ``history``, if passed, filled); Ctrl-C stops training and returns the history so far.
     """
-    _check_task(task)
-    if scheduler_step not in ("epoch", "batch"):
-        raise ValueError(f"scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
     config = config if config is not None else TrainConfig()
+    task = make_task(task, num_classes=num_classes, ignore_index=config.ignore_index, loss_fn=loss_fn)
+    _check_scheduler(scheduler, scheduler_step)
     history = history if history is not None else History()
     seed_everything(config.seed)
     device = get_device(config.device)
     model.to(device)
-    optimizer = optimizer if optimizer is not None else _make_optimizer(model, config)
-    use_amp = config.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda") if use_amp else None
-    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    if plateau and scheduler_step == "batch":
-        raise ValueError("ReduceLROnPlateau needs scheduler_step='epoch'")
-    best_value: float | None = None
-    warned_monitor = False
-    start_epoch = len(history.records)
-    epochs = range(start_epoch + 1, start_epoch + config.epochs + 1)
+    optimizer = optimizer if optimizer is not None else make_optimizer(model, config)
+    scaler = torch.amp.GradScaler("cuda") if config.amp and device.type == "cuda" else None
+    best = _best_checkpoint(config)
+    first = len(history.records) + 1
     try:
-        for epoch in tqdm(epochs, desc="epochs", disable=not config.progress):
+        for epoch in tqdm(range(first, first + config.epochs), desc="epochs", disable=not config.progress):
             t0 = time.perf_counter()
-            lr = optimizer.param_groups[0]["lr"]
+            record: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
             try:
                 train = train_one_epoch(
-                    model,
-                    train_loader,
-                    optimizer,
-                    task=task,
-                    loss_fn=loss_fn,
-                    device=device,
-                    scaler=scaler,
-                    scheduler=scheduler if scheduler_step == "batch" else None,
-                    grad_clip=config.grad_clip,
-                    ignore_index=config.ignore_index,
-                    num_classes=num_classes,
-                    epoch=epoch,
-                    log_every=config.log_every,
-                    progress=config.progress,
-                    steps=history.steps,
-                )
+                    model, train_loader, optimizer, task=task, device=device, config=config,
+                    scaler=scaler, scheduler=scheduler if scheduler_step == "batch" else None,
+                    epoch=epoch, steps=history.steps)
             except FloatingPointError as err:
                 err.history = history  # type: ignore[attr-defined]
                 raise
-            record: dict[str, Any] = {"epoch": epoch, "lr": lr}
             record.update({f"train_{k}": v for k, v in train.items()})
             if val_loader is not None:
-                val = evaluate(
-                    model,
-                    val_loader,
-                    task=task,
-                    num_classes=num_classes,
-                    loss_fn=loss_fn,
-                    device=device,
-                    ignore_index=config.ignore_index,
-                    progress=config.progress,
-                )
+                val = evaluate(model, val_loader, task=task, device=device, progress=config.progress)
                 record.update({f"val_{k}": v for k, v in val.items() if not isinstance(v, list)})
             record["time"] = time.perf_counter() - t0
             history.append(record)
-
-            key = next(
-                (
-                    k
-                    for k in (f"val_{config.monitor}", f"train_{config.monitor}", config.monitor)
-                    if k in record
-                ),
-                None,
-            )
-            value = record.get(key) if key else None
             if scheduler is not None and scheduler_step == "epoch":
-                if plateau:
-                    if _is_number(value):
-                        scheduler.step(value)
-                else:
-                    scheduler.step()
-            if config.checkpoint_dir is None:
-                continue
-            if key is None:
-                if not warned_monitor:
-                    warnings.warn(
-                        f"monitor {config.monitor!r} not in metrics {list(record)}; saving every epoch",
-                        stacklevel=2,
-                    )
-                    warned_monitor = True
-                improved = True
-            elif not _is_number(value):
-                improved = False
-            else:
-                improved = best_value is None or (
-                    value > best_value if config.mode == "max" else value < best_value
-                )
-            if improved:
-                best_value = value if _is_number(value) else best_value
-                save_checkpoint(
-                    Path(config.checkpoint_dir) / "best.pt",
-                    model,
-                    config=config,
-                    epoch=epoch,
-                    metrics=record,
-                )
+                _epoch_scheduler_step(scheduler, monitored(record, config.monitor)[1])
+            if best is not None:
+                best.update(model, record)
     except KeyboardInterrupt:
         warnings.warn(
             f"training interrupted; returning the {len(history)} finished epochs", stacklevel=2

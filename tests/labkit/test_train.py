@@ -253,10 +253,8 @@ def test_train_one_epoch_direct_and_grad_clip():
         opt,
         task="segmentation",
         device="cpu",
-        grad_clip=1e-3,
-        progress=False,
+        config=TrainConfig(grad_clip=1e-3, progress=False, log_every=2),
         steps=steps,
-        log_every=2,
     )
     total = torch.norm(torch.stack([p.grad.norm() for p in model.parameters()]))
     assert total <= 1e-3 + 1e-6
