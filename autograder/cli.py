@@ -1,4 +1,5 @@
-"""Command line: ``python -m autograder {assign,grade} ...`` (see ``--help``)."""
+"""Command line: ``python -m autograder {assign,grade,report,answers,similarity,public} ...``
+(see ``--help``)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,11 @@ def main(argv: list[str] | None = None) -> int:
                          help="references.npz (default: dist/autograder/LAB/references.npz)")
     p_grade.add_argument("--quiet", action="store_true", help="do not print the table")
 
+    _add_grading_week(sub)
+
     args = parser.parse_args(argv)
+    if args.command in GRADING_WEEK:
+        return GRADING_WEEK[args.command](args)
     if args.command == "assign":
         from autograder.assign import assign
 
@@ -51,3 +56,80 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out
     grade(lab, args.submission, out, references_file=args.references, quiet=args.quiet)
     return 0
+
+
+# ----------------------------------------------------------------------------- grading week
+# report, answers and similarity read a graded Gradescope export; public writes the release.
+
+
+def _add_grading_week(sub) -> None:
+    def export_command(name: str, help_: str, default_out: str):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("lab", help="lab id, e.g. lab02")
+        p.add_argument("export", type=Path, help="Gradescope export folder (submission_<id>/ ...)")
+        p.add_argument("--out", type=Path, default=None,
+                       help=f"output folder (default: EXPORT/{default_out})")
+        return p
+
+    export_command("report", "item analysis of a graded export: pass rates, score "
+                   "distributions, likely broken checks (HTML)", "report")
+    p = export_command("answers", "free-text answers per question (HTML, PDF) and one PDF per "
+                       "student for a Gradescope manual-grading assignment", "answers")
+    p.add_argument("--anonymize", action="store_true",
+                   help="show pseudonyms (A-xxxxxx) instead of names; the mapping goes to "
+                        "OUT/students.csv")
+    p.add_argument("--no-pdf", action="store_true", help="write the HTML pages only")
+    p = export_command("similarity", "pairwise similarity of each exercise's code and of the "
+                       "free-text answers (HTML, top pairs side by side)", "similarity")
+    p.add_argument("--top", type=int, default=20, help="pairs listed and shown side by side")
+    p = sub.add_parser("public", help="write dist/public/: what the public repository holds")
+    p.add_argument("--dist", type=Path, default=REPO_ROOT / "dist",
+                   help="build folder holding student/ and site/ (default: dist)")
+
+
+def _run_report(args) -> int:
+    from autograder.report import report
+
+    out = args.out or args.export / "report"
+    a = report(args.lab, args.export, out)
+    print(f"report: {len(a.totals)} graded submissions; {len(a.flagged)} flagged checks"
+          + "".join(f"\n  {c.number} {c.name}" for c in a.flagged)
+          + f"\nreport: {out / 'report.html'}")
+    return 0
+
+
+def _run_answers(args) -> int:
+    from autograder.answers import answers
+
+    out = args.out or args.export / "answers"
+    written = answers(args.lab, args.export, out, anonymize=args.anonymize, pdf=not args.no_pdf)
+    print(f"answers: {len(written.questions)} questions, {len(written.students)} submissions"
+          f"\nanswers: {out / 'index.html'}")
+    return 0
+
+
+def _run_similarity(args) -> int:
+    from autograder.similarity import similarity
+
+    out = args.out or args.export / "similarity"
+    result = similarity(args.lab, args.export, out, top=args.top)
+    for pair in result.code_pairs[:5]:
+        print(f"similarity: code {pair.score:.2f}  {pair.a} <-> {pair.b}")
+    print(f"similarity: {out / 'index.html'}")
+    return 0
+
+
+def _run_public(args) -> int:
+    from autograder.assign import AssignError, build_public
+
+    try:
+        out = build_public(args.dist)
+    except AssignError as exc:
+        print(f"public: REFUSED: {exc}", file=sys.stderr)
+        return 1
+    print(f"public: {out} (push it to the public repository, see the instructor guide)")
+    return 0
+
+
+GRADING_WEEK = {"report": _run_report, "answers": _run_answers,
+                "similarity": _run_similarity, "public": _run_public}
