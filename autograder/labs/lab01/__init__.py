@@ -54,64 +54,80 @@ def _digits(rng, m, h=28, w=28):
 
 
 def make_calls() -> list[Call]:
-    """Inputs for every check, made here in the parent with fixed seeds."""
+    """Inputs for every check, made here in the parent with fixed seeds; one exercise per call."""
     rng = np.random.default_rng(101)
     calls = []
     # 1. VGGResNet: structure per configuration, shapes, invalid arguments
+    vgg, cam, sp, shift = "VGGResNet", "class_activation_map", "make_spurious", "shift_images"
     for name, cfg in MODEL_CONFIGS.items():
-        calls.append(Call(f"model_{name}", "vggresnet_structure", {}, {"config": cfg}))
+        calls.append(Call(f"model_{name}", "vggresnet_structure", {}, {"config": cfg},
+                          exercise=vgg))
     calls.append(Call("model_forward", "vggresnet_forward",
                       {"images": _images(rng, (2, 1, 28, 28))},
-                      {"config": MODEL_CONFIGS["base"]}))
+                      {"config": MODEL_CONFIGS["base"]}, exercise=vgg))
     calls.append(Call("model_forward_32", "vggresnet_forward",
                       {"images": _images(rng, (3, 1, 32, 32))},
-                      {"config": MODEL_CONFIGS["stride"]}))
+                      {"config": MODEL_CONFIGS["stride"]}, exercise=vgg))
     calls.append(Call("model_forward_rgb", "vggresnet_forward",
                       {"images": _images(rng, (2, 3, 28, 28))},
-                      {"config": MODEL_CONFIGS["rgb_5_classes"]}))
+                      {"config": MODEL_CONFIGS["rgb_5_classes"]}, exercise=vgg))
     calls.append(Call("model_bad_downsample", "vggresnet_invalid", {},
-                      {"config": dict(blocks=1, width=8, downsample="avgpool")}))
+                      {"config": dict(blocks=1, width=8, downsample="avgpool")}, exercise=vgg))
     calls.append(Call("model_bad_act", "vggresnet_invalid", {},
-                      {"config": dict(blocks=1, width=8, downsample="maxpool", act="tanh")}))
+                      {"config": dict(blocks=1, width=8, downsample="maxpool", act="tanh")},
+                      exercise=vgg))
     # 2. class_activation_map on a fixed trusted model (weights made here)
     calls.append(Call("cam_int", "cam",
                       {**_cam_weights(rng), "images": _images(rng, (4, 1, 28, 28))},
-                      {"class_idx": 3}))
+                      {"class_idx": 3}, exercise=cam))
     calls.append(Call("cam_batch_idx", "cam",
                       {**_cam_weights(rng), "images": _images(rng, (5, 1, 20, 24)),
-                       "class_idx": rng.integers(0, 10, 5).astype(np.int64)}))
+                       "class_idx": rng.integers(0, 10, 5).astype(np.int64)}, exercise=cam))
     constant = _images(rng, (3, 1, 16, 16))
     constant[1] = 0.0  # no conv bias: all-zero features, a constant CAM
     calls.append(Call("cam_constant", "cam", {**_cam_weights(rng, bias=False), "images": constant},
-                      {"class_idx": 7}))
-    # 3. make_spurious: small cases with the patch check, large ones for the statistics
-    images, labels = _images(rng, (24, 1, 28, 28), 0.5), rng.integers(0, 10, 24).astype(np.int64)
-    digits, digit_labels = _digits(rng, 40)
-    small = {"images": images, "labels": labels, "digits": digits, "digit_labels": digit_labels}
-    calls.append(Call("sp_small", "spurious", small, {"p": 0.8, "seed": 0, "check_patch": True}))
-    calls.append(Call("sp_p1", "spurious", small, {"p": 1.0, "seed": 5, "check_patch": True}))
-    calls.append(Call("sp_bottom_right", "spurious", small,
-                      {"p": 0.5, "seed": 2, "size": 8, "corner": "bottom_right",
-                       "check_patch": True}))
-    calls.append(Call("sp_top_right", "spurious", small,
-                      {"p": 0.5, "seed": 3, "size": 12, "corner": "top_right",
-                       "check_patch": True}))
-    big_digits, big_digit_labels = _digits(rng, 200)
-    big = {"images": _images(rng, (2000, 1, 28, 28), 0.5),
-           "labels": rng.integers(0, 10, 2000).astype(np.int64),
-           "digits": big_digits, "digit_labels": big_digit_labels}
-    calls.append(Call("sp_p0", "spurious", big, {"p": 0.0, "seed": 11}))
-    calls.append(Call("sp_p08", "spurious", big, {"p": 0.8, "seed": 12}))
-    calls.append(Call("sp_bad_corner", "spurious_invalid", small, {"corner": "centre"}))
+                      {"class_idx": 7}, exercise=cam))
+    # 3. make_spurious: small cases (every output compared, patches included), large ones for
+    # the statistics (12x12 images and 14x14 digits keep the outputs small)
+    calls += [Call(cid, "spurious", arrays, params, exercise=sp)
+              for cid, arrays, params in spurious_cases()]
+    calls.append(Call("sp_bad_corner", "spurious_invalid", _spurious_small(),
+                      {"corner": "centre"}, exercise=sp))
     # 4. shift_images: exact
     base = _images(rng, (3, 1, 8, 10))
     for cid, dx, dy in (("shift_right_up", 2, -3), ("shift_left", -4, 0), ("shift_none", 0, 0),
                         ("shift_down_left", -1, 5), ("shift_beyond_x", 12, 0),
                         ("shift_beyond_y", 0, -20), ("shift_edge", 9, -7)):
-        calls.append(Call(cid, "shift", {"images": base}, {"dx": dx, "dy": dy}))
+        calls.append(Call(cid, "shift", {"images": base}, {"dx": dx, "dy": dy}, exercise=shift))
     calls.append(Call("shift_rgb", "shift", {"images": _images(rng, (2, 3, 5, 7))},
-                      {"dx": 3, "dy": 2}))
+                      {"dx": 3, "dy": 2}, exercise=shift))
     return calls
+
+
+def _spurious_small() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(103)
+    images, labels = _images(rng, (24, 1, 28, 28), 0.5), rng.integers(0, 10, 24).astype(np.int64)
+    digits, digit_labels = _digits(rng, 40)
+    return {"images": images, "labels": labels, "digits": digits, "digit_labels": digit_labels}
+
+
+def spurious_cases() -> list[tuple[str, dict[str, np.ndarray], dict]]:
+    """(call id, inputs, params) of every make_spurious call on valid inputs (the parent's checks
+    read the inputs again from here to compare the pasted corners)."""
+    small = _spurious_small()
+    rng = np.random.default_rng(104)
+    big_digits, big_digit_labels = _digits(rng, 200, 14, 14)
+    big = {"images": _images(rng, (2000, 1, 12, 12), 0.5),
+           "labels": rng.integers(0, 10, 2000).astype(np.int64),
+           "digits": big_digits, "digit_labels": big_digit_labels}
+    return [
+        ("sp_small", small, {"p": 0.8, "seed": 0}),
+        ("sp_p1", small, {"p": 1.0, "seed": 5}),
+        ("sp_bottom_right", small, {"p": 0.5, "seed": 2, "size": 8, "corner": "bottom_right"}),
+        ("sp_top_right", small, {"p": 0.5, "seed": 3, "size": 12, "corner": "top_right"}),
+        ("sp_p0", big, {"p": 0.0, "seed": 11, "repeat_images": False}),
+        ("sp_p08", big, {"p": 0.8, "seed": 12, "repeat_images": False}),
+    ]
 
 
 LAB = LabSpec(
