@@ -1,8 +1,13 @@
-"""Lab 02 checks (trusted parent): compare the student's outputs with the references."""
+"""Lab 02 checks (trusted parent): every verdict is computed here from the raw outputs of the
+probes (arrays, numbers, parameter shapes, module classes) and the references."""
 
+import math
+from collections import Counter
+
+import numpy as np
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
-from autograder.spec import LabCase, StudentError
+from autograder.spec import LabCase, StudentError, needs_passing
 
 HIDDEN = "after_due_date"
 
@@ -91,23 +96,53 @@ class MeanIoUChecks(LabCase):
 
 
 class PipelineChecks(LabCase):
-    @weight(2)
+    @weight(1)
     @number("3.1")
     @visibility(HIDDEN)
+    def test_batches(self):
+        """confusion_matrix: one image at a time over 4 batches of 19 classes (dataset-level counts)"""
+        got, ref = self.outputs("pipeline_cm", "confusion_matrix"), self.reference("pipeline_cm")
+        for key in sorted(ref.arrays):
+            self.check_array(got, ref, key, what=f"confusion_matrix of batch {key[-1]}",
+                             dtype_kind="iu", atol=0)
+
+    @weight(1)
+    @number("3.2")
+    @visibility(HIDDEN)
     def test_dataset_level(self):
-        """confusion_matrix + mean_iou accumulated over batches (dataset-level mIoU)"""
-        self.exercise_ok("confusion_matrix")
+        """mean_iou: of the confusion matrices summed over batches (dataset-level mIoU)"""
         got, ref = self.outputs("pipeline", "mean_iou"), self.reference("pipeline")
         self.check_array(got, ref, "per_class_iou", what="per-class IoU", dtype_kind="f")
         self.check_number(got, ref, "miou", what="mIoU")
 
 
-def _n(value) -> str:
-    return f"{value:,}" if isinstance(value, int) else repr(value)
-
-
 def _fmt_config(config: dict) -> str:
     return "UNet(" + ", ".join(f"{k}={v!r}" for k, v in config.items()) + ")"
+
+
+def _count(values: dict) -> int:
+    params = values.get("params")
+    if not isinstance(params, dict):
+        raise StudentError("could not read the model's parameters.")
+    return sum(math.prod(int(s) for s in shape) for shape in params.values())
+
+
+def _shape_diff(got: dict, want: dict) -> str:
+    """Which parameter shapes the student has too many / too few of (multisets: names differ
+    between correct designs, shapes do not)."""
+    g = Counter(tuple(int(s) for s in v) for v in got.get("params", {}).values())
+    w = Counter(tuple(int(s) for s in v) for v in want["params"].values())
+    extra, missing = sorted((g - w).elements()), sorted((w - g).elements())
+    parts = []
+    if extra:
+        parts.append("unexpected parameters of shape " + ", ".join(map(str, extra[:4])))
+    if missing:
+        parts.append("missing parameters of shape " + ", ".join(map(str, missing[:4])))
+    return "; ".join(parts)
+
+
+def _equal(a, b) -> bool:
+    return a is not None and b is not None and a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 class FCNChecks(LabCase):
@@ -117,16 +152,18 @@ class FCNChecks(LabCase):
         if g.get("keys") != r["keys"]:
             raise StudentError(f"model(images) has keys {g.get('keys')}, expected {r['keys']} "
                                "(aux_loss=True keeps the auxiliary head).")
-        for key in ("out_shape", "aux_shape"):
-            if g.get(key) != r[key]:
-                raise StudentError(f"model(images)[{key[:-6]!r}] has shape {g.get(key)}, "
-                                   f"expected {r[key]}.")
+        for key in ("out", "aux"):
+            a, b = got.arrays.get(key), ref.arrays[key]
+            shape = None if a is None else list(a.shape)
+            if shape != list(b.shape):
+                raise StudentError(f"model(images)[{key!r}] has shape {shape}, expected "
+                                   f"{list(b.shape)}.")
+            if a.dtype.kind != "f" or not np.isfinite(a).all():
+                raise StudentError(f"model(images)[{key!r}]: the logits contain NaN or Inf.")
         for key, what in (("classifier", "model.classifier[4]"),
                           ("aux_classifier", "model.aux_classifier[4]")):
             if g.get(key) != r[key]:
                 raise StudentError(f"{what} is {g.get(key)}, expected {r[key]}.")
-        if not g.get("finite"):
-            raise StudentError("the logits contain NaN or Inf.")
 
     def _params(self, cid: str) -> None:
         got, ref = self.outputs(cid, "build_fcn"), self.reference(cid)
@@ -135,10 +172,11 @@ class FCNChecks(LabCase):
                 f"backbone features of shape {got.values.get('backbone_shape')}, expected "
                 f"{ref.values['backbone_shape']} (fcn_resnet50's dilated backbone, output "
                 "stride 8).")
-        if got.values.get("params") != ref.values["params"]:
-            raise StudentError(f"{_n(got.values.get('params'))} parameters, expected "
-                               f"{ref.values['params']:,} (fcn_resnet50 with aux_loss=True and "
-                               "1x1 convolutions with bias as the new last layers).")
+        count, ref_count = _count(got.values), _count(ref.values)
+        if count != ref_count:
+            raise StudentError(f"{count:,} parameters, expected {ref_count:,} (fcn_resnet50 with "
+                               "aux_loss=True and 1x1 convolutions with bias as the new last "
+                               f"layers): {_shape_diff(got.values, ref.values)}.")
 
     @weight(2)
     @number("4.1")
@@ -163,6 +201,10 @@ class FCNChecks(LabCase):
         self._params("fcn_odd")
 
 
+# the activation modules the stub of UNet asks for ("the activation as a module")
+_ACTIVATIONS = {"ReLU": "relu", "GELU": "gelu"}
+
+
 class UNetChecks(LabCase):
     def _structure(self, name: str) -> None:
         from autograder.labs.lab02 import UNET_CONFIGS
@@ -170,37 +212,52 @@ class UNetChecks(LabCase):
         cid, config = f"unet_{name}", _fmt_config(UNET_CONFIGS[name])
         got, ref = self.outputs(cid, "UNet"), self.reference(cid)
         g, r = got.values, ref.values
-        if g.get("params") != r["params"]:
-            raise StudentError(f"{config} has {_n(g.get('params'))} parameters, expected "
-                               f"{r['params']:,}: follow the specification of the stub exactly.")
-        if g.get("counts") != r["counts"]:
-            diff = {k: f"{g.get('counts', {}).get(k)} (expected {v})"
-                    for k, v in r["counts"].items() if g.get("counts", {}).get(k) != v}
-            raise StudentError(f"{config}: module counts differ: {diff} (activations must be "
-                               "nn.ReLU / nn.GELU modules, not functions).")
-        if g.get("conv_biases") != r["conv_biases"]:
-            raise StudentError(f"{config}: {g.get('conv_biases')} nn.Conv2d layers have a bias, "
-                               f"expected {r['conv_biases']} (bias=not norm; the classifier has "
-                               "one).")
+        count, ref_count = _count(g), _count(r)
+        if count != ref_count:
+            hint = _shape_diff(g, r)
+            biases = sum(bool(c[3]) for c in g.get("convs") or [])
+            ref_biases = sum(bool(c[3]) for c in r["convs"])
+            if biases != ref_biases:
+                hint += (f"; {biases} nn.Conv2d layers have a bias, expected {ref_biases} "
+                         "(bias=not norm; the classifier has one)")
+            raise StudentError(f"{config} has {count:,} parameters, expected {ref_count:,}: "
+                               f"follow the specification of the stub exactly ({hint}).")
+        mods, ref_mods = set(g.get("modules") or []), set(r["modules"])
+        for kind, act in _ACTIVATIONS.items():
+            if (kind in mods) != (kind in ref_mods):
+                if kind in ref_mods:
+                    raise StudentError(f"{config}: no nn.{kind} module; act={act!r} puts an "
+                                       f"nn.{kind}() module after every convolution of a block.")
+                raise StudentError(f"{config}: the model contains nn.{kind} modules; act="
+                                   f"{UNET_CONFIGS[name].get('act', 'relu')!r} does not use "
+                                   f"{act!r}.")
 
     def _forward(self, cid: str) -> None:
         got, ref = self.outputs(cid, "UNet"), self.reference(cid)
-        g, r = got.values, ref.values
-        if g.get("shape") != r["shape"] or g.get("eval_shape") != r["eval_shape"]:
-            raise StudentError(f"logits of shape {g.get('shape')} (train) / "
-                               f"{g.get('eval_shape')} (eval), expected {r['shape']}: pad the "
+        g, r = got.arrays, ref.arrays
+        shapes = {k: None if g.get(k) is None else list(g[k].shape)
+                  for k in ("train_logits", "eval_logits")}
+        want = list(r["train_logits"].shape)
+        if shapes["train_logits"] != want or shapes["eval_logits"] != want:
+            raise StudentError(f"logits of shape {shapes['train_logits']} (train) / "
+                               f"{shapes['eval_logits']} (eval), expected {want}: pad the "
                                "input to a multiple of 2**depth and crop the logits back.")
-        if not g.get("finite"):
-            raise StudentError("the logits contain NaN or Inf.")
-        if g.get("params_without_grad") != 0:
-            raise StudentError(f"{g.get('params_without_grad')} parameters get no gradient: "
-                               "every layer must be used in forward.")
+        for key in ("train_logits", "eval_logits"):
+            if g[key].dtype.kind != "f" or not np.isfinite(g[key]).all():
+                raise StudentError("the logits contain NaN or Inf.")
+        missing = list(got.values.get("params_without_grad") or [])
+        if missing:
+            raise StudentError(f"{len(missing)} parameters get no gradient "
+                               f"({', '.join(missing[:4])}): every layer must be used in "
+                               "forward.")
+        if not _equal(g.get("images_after"), r["images_after"]):
+            raise StudentError("model(images) modified its input images.")
 
     @weight(2)
     @number("5.1")
     @visibility("visible")
     def test_base(self):
-        """UNet: parameter and module counts (width 8, depth 2, concat), forward and gradients"""
+        """UNet: parameter count (width 8, depth 2, concat), forward and gradients"""
         self._structure("base")
         self._forward("unet_forward")
 
@@ -256,26 +313,49 @@ class UNetChecks(LabCase):
     @weight(1)
     @number("5.8")
     @visibility(HIDDEN)
+    @needs_passing("5.1")
     def test_invalid(self):
         """UNet: ValueError for an unknown skip or act"""
         for cid, what in (("unet_bad_skip", 'skip="add"'), ("unet_bad_act", 'act="tanh"')):
-            got = self.outputs(cid, "UNet")
-            if got.values.get("raised_value_error") is not True:
-                raise StudentError(f"UNet(..., {what}) should raise ValueError.")
+            kind = self.raised(cid, "UNet")
+            if kind == "NotImplementedError":
+                self.outputs(cid, "UNet")  # "not implemented yet"
+            if kind != "ValueError":
+                did = "returned a model" if kind is None else f"raised {kind}"
+                raise StudentError(f"UNet(..., {what}) should raise ValueError; it {did}.")
 
 
 class DiceChecks(LabCase):
+    def _loss(self, cid: str):
+        got = self.outputs(cid, "dice_loss")
+        loss = got.arrays.get("loss")
+        if loss is None or loss.shape != ():
+            shape = None if loss is None else tuple(loss.shape)
+            raise StudentError(f"dice_loss must return a 0-dimensional tensor (a scalar), got "
+                               f"shape {shape}.")
+        if loss.dtype.kind != "f":
+            raise StudentError(f"dice_loss must return a float tensor, got {loss.dtype}.")
+        if got.values.get("requires_grad") is not True:
+            raise StudentError("dice_loss must be differentiable: its result does not require "
+                               "grad (computed from detached values or turned into a number?).")
+        if not _equal(got.arrays.get("targets_after"), self.reference(cid).arrays["targets_after"]):
+            raise StudentError("dice_loss modified its input targets.")
+        return got, float(loss)
+
     def _value(self, cid: str, atol: float = 1e-5) -> None:
-        got, ref = self.outputs(cid, "dice_loss"), self.reference(cid)
-        if got.values.get("scalar_0d") is not True:
-            raise StudentError("dice_loss must return a 0-dimensional tensor (a scalar).")
-        self.check_number(got, ref, "loss", what="dice_loss", rtol=1e-4, atol=atol)
+        got, value = self._loss(cid)
+        want = float(self.reference(cid).arrays["loss"])
+        if not math.isfinite(value):
+            raise StudentError(f"dice_loss: got {value}, expected {want:.6g}.")
+        if not math.isclose(value, want, rel_tol=1e-4, abs_tol=atol):
+            raise StudentError(f"dice_loss: got {value:.6g}, expected {want:.6g}.")
 
     def _grad(self, cid: str) -> None:
-        got, ref = self.outputs(cid, "dice_loss"), self.reference(cid)
-        if got.values.get("has_grad") is not True:
+        got, _ = self._loss(cid)
+        if "grad" not in got.arrays:
             raise StudentError("the loss does not back-propagate to the logits.")
-        self.check_array(got, ref, "grad", what="gradient of dice_loss w.r.t. the logits",
+        self.check_array(got, self.reference(cid), "grad",
+                         what="gradient of dice_loss w.r.t. the logits",
                          rtol=1e-3, atol=1e-6, dtype_kind="f", equal_nan=False)
 
     @weight(2)

@@ -1,49 +1,96 @@
-"""Lab 02 probes: run in the sandboxed child, call the student's code, return plain data.
+"""Lab 02 probes: run in the sandboxed child, call the student's code, return raw outputs.
 
-Each probe gets the student's namespace and numeric inputs, and returns a dict of numbers and
-NumPy arrays. No expected values live here.
+Each probe gets the student's namespace and numeric inputs and returns what the student's objects
+returned or are made of (base-class arrays, numbers, shapes, parameter names and shapes, the
+torch.nn class of every module). No expected value and no verdict lives here: every comparison and
+property is computed by the parent (checks.py). Exceptions propagate: the parent sees their type
+(the error-handling checks expect a ValueError). The child that runs the calls of one exercise
+binds every other exercise of the lab to the reference implementation (``mean_iou_pipeline``
+accumulates with the reference ``confusion_matrix`` there).
 """
 
 import torch
-from probe_utils import number_out, tensor_out
+from probe_utils import grad_out, number_out, parameters_out, requires_grad, shape_of, tensor_out
+
+# ----------------------------------------------------------------------------- helpers
 
 
-def confusion_matrix(ns, inputs, num_classes, ignore_index=255, device="cpu"):
-    preds = torch.from_numpy(inputs["preds"]).to(device)
-    targets = torch.from_numpy(inputs["targets"]).to(device)
+def _nn_class(module):
+    """Name of the nearest torch.nn class of ``module`` (a subclass of nn.ReLU reports "ReLU",
+    the student's own nn.Module subclass "Module")."""
+    for cls in type(module).__mro__:
+        if str(getattr(cls, "__module__", "")).startswith("torch.nn"):
+            return str(cls.__name__)
+    return None
+
+
+def _without_grad(model):
+    """Names of the trainable parameters that got no gradient."""
+    return [str(n) for n, p in model.named_parameters() if requires_grad(p) and grad_out(p) is None]
+
+
+def _backward(out):
+    """Back-propagate sum(out**2) through the base class (a subclass cannot intercept it)."""
+    if requires_grad(out):
+        with torch._C.DisableTorchFunction():
+            out.float().pow(2).mean().backward()
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def confusion_matrix(ns, inputs, num_classes, ignore_index=255):
+    preds = torch.from_numpy(inputs["preds"])
+    targets = torch.from_numpy(inputs["targets"])
     out = ns["confusion_matrix"](preds, targets, num_classes, ignore_index=ignore_index)
     return {"confmat": tensor_out(out, "confusion_matrix")}
 
 
-def mean_iou(ns, inputs):
-    confmat = torch.from_numpy(inputs["confmat"])
-    out = ns["mean_iou"](confmat)
-    if not isinstance(out, tuple) or len(out) != 2:
-        raise TypeError("mean_iou must return a tuple (per_class_iou, miou)")
+def confusion_matrix_batches(ns, inputs, num_classes, ignore_index=255):
+    """One image at a time, as an evaluation loop accumulates them: every batch's matrix."""
+    preds, targets = torch.from_numpy(inputs["preds"]), torch.from_numpy(inputs["targets"])
+    out = {}
+    for i in range(len(preds)):
+        cm = ns["confusion_matrix"](preds[i:i + 1], targets[i:i + 1], num_classes,
+                                    ignore_index=ignore_index)
+        out[f"confmat_{i}"] = tensor_out(cm, "confusion_matrix")
+    return out
+
+
+def _iou_out(out):
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise TypeError(f"mean_iou must return a tuple (per_class_iou, miou), got "
+                        f"{type(out).__name__}")
     per_class, miou = out
-    return {"per_class_iou": tensor_out(per_class, "mean_iou"),
+    return {"per_class_iou": tensor_out(per_class, "mean_iou's per_class_iou"),
             "miou": number_out(miou, "mean_iou's miou")}
 
 
-def pipeline(ns, inputs, num_classes, ignore_index=255):
-    """confusion_matrix accumulated over batches, then mean_iou: the dataset-level mIoU."""
+def mean_iou(ns, inputs):
+    return _iou_out(ns["mean_iou"](torch.from_numpy(inputs["confmat"])))
+
+
+def mean_iou_pipeline(ns, inputs, num_classes, ignore_index=255):
+    """The dataset-level mIoU: the matrices of ``confusion_matrix`` (the reference one when
+    mean_iou is graded) summed over the batches, then mean_iou."""
     preds, targets = torch.from_numpy(inputs["preds"]), torch.from_numpy(inputs["targets"])
     total = None
-    for p, t in zip(preds, targets, strict=True):
-        cm = ns["confusion_matrix"](p[None], t[None], num_classes, ignore_index=ignore_index)
+    for i in range(len(preds)):
+        cm = ns["confusion_matrix"](preds[i:i + 1], targets[i:i + 1], num_classes,
+                                    ignore_index=ignore_index)
         total = cm if total is None else total + cm
-    per_class, miou = ns["mean_iou"](total)
-    return {"per_class_iou": tensor_out(per_class, "mean_iou"), "miou": number_out(miou, "miou")}
+    return _iou_out(ns["mean_iou"](total))
 
 
 # ----------------------------------------------------------------------------- build_fcn
 
 
-def _conv_out(module, what):
-    if not isinstance(module, torch.nn.Conv2d):
-        raise TypeError(f"{what} must be an nn.Conv2d, got {type(module).__name__}")
-    return {"out_channels": int(module.out_channels), "in_channels": int(module.in_channels),
-            "kernel": [int(k) for k in module.kernel_size], "bias": module.bias is not None}
+def _conv_facts(module):
+    facts = {"class": _nn_class(module) if isinstance(module, torch.nn.Module) else None}
+    if isinstance(module, torch.nn.Conv2d):
+        facts.update(in_channels=int(module.in_channels), out_channels=int(module.out_channels),
+                     kernel=[int(k) for k in module.kernel_size], bias=module.bias is not None)
+    return facts
 
 
 def fcn(ns, inputs, num_classes):
@@ -57,24 +104,15 @@ def fcn(ns, inputs, num_classes):
         feats = model.backbone(images)
     if not isinstance(out, dict):
         raise TypeError(f"model(images) must return a dict, got {type(out).__name__}")
-    shapes = {}
+    result = {"keys": sorted(str(k) for k in out),
+              "classifier": _conv_facts(model.classifier[4]),
+              "aux_classifier": _conv_facts(model.aux_classifier[4]),
+              "backbone_shape": shape_of(feats["out"]),
+              "params": parameters_out(model)}
     for key in ("out", "aux"):
-        value = out.get(key)
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"model(images)[{key!r}] must be a tensor, got {type(value).__name__}")
-        shapes[key] = [int(s) for s in value.shape]
-    classifier = _conv_out(model.classifier[4], "model.classifier[4]")
-    aux = _conv_out(model.aux_classifier[4], "model.aux_classifier[4]")
-    return {
-        "keys": sorted(str(k) for k in out),
-        "out_shape": shapes["out"],
-        "aux_shape": shapes["aux"],
-        "finite": bool(torch.isfinite(out["out"]).all() and torch.isfinite(out["aux"]).all()),
-        "classifier": classifier,
-        "aux_classifier": aux,
-        "backbone_shape": [int(s) for s in feats["out"].shape],
-        "params": int(sum(p.numel() for p in model.parameters())),
-    }
+        if key in out:
+            result[key] = tensor_out(out[key], f"model(images)[{key!r}]")
+    return result
 
 
 # ----------------------------------------------------------------------------- UNet
@@ -89,65 +127,50 @@ def _unet(ns, config):
 
 def unet_structure(ns, inputs, config):
     model = _unet(ns, config)
-    nn = torch.nn
-    modules = list(model.modules())
-    kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d, nn.MaxPool2d, nn.ReLU, nn.GELU)
-    count = {k.__name__: sum(type(m) is k for m in modules) for k in kinds}
-    return {
-        "params": int(sum(p.numel() for p in model.parameters())),
-        "counts": count,
-        "conv_biases": int(sum(type(m) is nn.Conv2d and m.bias is not None for m in modules)),
-    }
+    convs = [[int(m.in_channels), int(m.out_channels), [int(k) for k in m.kernel_size],
+              m.bias is not None]
+             for m in model.modules() if type(m) is torch.nn.Conv2d]
+    return {"params": parameters_out(model),
+            "modules": [_nn_class(m) for m in model.modules()],
+            "convs": convs}
 
 
 def unet_forward(ns, inputs, config):
     torch.manual_seed(0)
     model = _unet(ns, config)
-    images = torch.from_numpy(inputs["images"])
+    images = torch.from_numpy(inputs["images"].copy())
     model.train()
     logits = model(images)
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"model(images) must return a logits tensor, got {type(logits).__name__}")
-    logits.float().pow(2).mean().backward()
-    no_grad = sum(p.grad is None for p in model.parameters() if p.requires_grad)
+    train_logits = tensor_out(logits, "model(images)")
+    _backward(logits)
+    without_grad = _without_grad(model)
     model.eval()
     with torch.no_grad():
-        again = model(images)
-    return {
-        "shape": [int(s) for s in logits.shape],
-        "eval_shape": [int(s) for s in again.shape],
-        "finite": bool(torch.isfinite(logits).all() and torch.isfinite(again).all()),
-        "params_without_grad": int(no_grad),
-    }
+        eval_logits = tensor_out(model(images), "model(images)")
+    return {"train_logits": train_logits, "eval_logits": eval_logits,
+            "params_without_grad": without_grad,
+            "images_after": tensor_out(images, "the input images")}
 
 
 def unet_invalid(ns, inputs, config):
-    try:
-        ns["UNet"](**config)
-    except ValueError:
-        return {"raised_value_error": True}
-    return {"raised_value_error": False}
+    ns["UNet"](**config)  # the parent expects a ValueError
+    return {"returned": True}
 
 
 # ----------------------------------------------------------------------------- dice_loss
 
 
 def dice(ns, inputs, ignore_index=255):
-    logits = torch.from_numpy(inputs["logits"]).requires_grad_(True)
-    targets = torch.from_numpy(inputs["targets"])
+    logits = torch.from_numpy(inputs["logits"].copy()).requires_grad_(True)
+    targets = torch.from_numpy(inputs["targets"].copy())
     loss = ns["dice_loss"](logits, targets, ignore_index=ignore_index)
-    if not isinstance(loss, torch.Tensor):
-        raise TypeError(f"dice_loss must return a torch.Tensor, got {type(loss).__name__}")
-    if loss.numel() != 1:
-        raise TypeError(f"dice_loss must return a scalar, got shape {tuple(loss.shape)}")
-    if not loss.requires_grad:
-        raise TypeError("dice_loss must be differentiable: its result does not require grad "
-                        "(computed from detached values or turned into a number?)")
-    loss.reshape(()).backward()
-    grad = logits.grad if logits.grad is not None else torch.zeros_like(logits)
-    return {
-        "loss": float(torch.Tensor.item(torch.Tensor.detach(loss))),
-        "scalar_0d": loss.ndim == 0,
-        "grad": tensor_out(grad, "the gradient of dice_loss"),
-        "has_grad": logits.grad is not None,
-    }
+    out = {"loss": tensor_out(loss, "dice_loss"),
+           "requires_grad": requires_grad(loss),
+           "targets_after": tensor_out(targets, "the input targets")}
+    if out["requires_grad"] and out["loss"].size == 1:
+        with torch._C.DisableTorchFunction():
+            loss.reshape(()).backward()
+    grad = grad_out(logits)
+    if grad is not None:
+        out["grad"] = grad
+    return out
