@@ -43,7 +43,7 @@ class Checkpoint:
     ``source`` is ``"torchvision"`` (``ref`` = ``"module:WeightsEnum.MEMBER"``) or ``"hf"``
     (``ref`` = hub id). ``builder`` (``"module:function"``) builds the matching architecture with
     random weights for :func:`save_random_weights` (torchvision) ; HF entries use ``hf_class`` and
-    ``hf_config`` (a callable path returning the config) instead.
+    ``hf_config`` (a callable path returning the config, called with ``builder_kwargs``) instead.
     """
 
     name: str
@@ -64,14 +64,16 @@ def _tv(name: str, ref: str, about: str, builder: str, **kwargs: Any) -> Checkpo
     return Checkpoint(name, "torchvision", ref, about, builder, tuple(sorted(kwargs.items())))
 
 
-def _hf(name: str, repo: str, about: str, cls: str, config: str) -> Checkpoint:
-    return Checkpoint(name, "hf", repo, about, hf_class=cls, hf_config=config)
+def _hf(name: str, repo: str, about: str, cls: str, config: str, **kwargs: Any) -> Checkpoint:
+    return Checkpoint(name, "hf", repo, about, builder_kwargs=tuple(sorted(kwargs.items())),
+                      hf_class=cls, hf_config=config)
 
 
 _TVM = "torchvision.models"
 _DET = "torchvision.models.detection"
 _SEG = "torchvision.models.segmentation"
 _SF = "transformers:SegformerForSemanticSegmentation"
+_SF_CONFIG = "labkit.models.segformer:hf_config"  # named, not imported: models import weights
 
 CATALOG: dict[str, Checkpoint] = {c.name: c for c in (
     _tv("resnet50_imagenet", f"{_TVM}:ResNet50_Weights.IMAGENET1K_V1",
@@ -96,39 +98,17 @@ CATALOG: dict[str, Checkpoint] = {c.name: c for c in (
         "Faster R-CNN MobileNetV3-Large-FPN, COCO detection",
         f"{_DET}:fasterrcnn_mobilenet_v3_large_fpn", num_classes=91, weights_backbone=None),
     _hf("mit_b0_imagenet", "nvidia/mit-b0", "SegFormer MiT-b0 encoder, ImageNet-1k", _SF,
-        "labkit.weights:_segformer_config_b0_imagenet"),
+        _SF_CONFIG, variant="b0", num_labels=1000),
     _hf("segformer_b0_cityscapes", "nvidia/segformer-b0-finetuned-cityscapes-1024-1024",
         "SegFormer-B0, Cityscapes 19 classes (1024x1024 crops)", _SF,
-        "labkit.weights:_segformer_config_b0_cityscapes"),
+        _SF_CONFIG, variant="b0", num_labels=19),
     _hf("segformer_b2_cityscapes", "nvidia/segformer-b2-finetuned-cityscapes-1024-1024",
         "SegFormer-B2, Cityscapes 19 classes (1024x1024 crops)", _SF,
-        "labkit.weights:_segformer_config_b2_cityscapes"),
+        _SF_CONFIG, variant="b2", num_labels=19),
     _hf("segformer_b5_cityscapes", "nvidia/segformer-b5-finetuned-cityscapes-1024-1024",
         "SegFormer-B5, Cityscapes 19 classes (1024x1024 crops)", _SF,
-        "labkit.weights:_segformer_config_b5_cityscapes"),
+        _SF_CONFIG, variant="b5", num_labels=19),
 )}
-
-
-def _segformer_config(variant: str, num_labels: int):
-    from labkit.models.segformer import to_hf_config
-
-    return to_hf_config(variant, num_labels=num_labels)
-
-
-def _segformer_config_b0_imagenet():
-    return _segformer_config("b0", 1000)
-
-
-def _segformer_config_b0_cityscapes():
-    return _segformer_config("b0", 19)
-
-
-def _segformer_config_b2_cityscapes():
-    return _segformer_config("b2", 19)
-
-
-def _segformer_config_b5_cityscapes():
-    return _segformer_config("b5", 19)
 
 
 def register(checkpoint: Checkpoint) -> Checkpoint:
@@ -190,11 +170,49 @@ def _how_to_fix(entry: Checkpoint, path: Path) -> str:
     return (f"{make}, then copy it to {path} (or point ${WEIGHTS_ENV} at the folder holding it)")
 
 
-def _read(path: Path) -> dict[str, torch.Tensor]:
-    from labkit.models.segformer import _read_state_dict
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A state dict from a file (.safetensors, or a torch.save of a state dict / {"state_dict": ...})
+    or from a folder written by ``save_pretrained`` (model.safetensors or pytorch_model.bin)."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("model.safetensors", "pytorch_model.bin"):
+            if (path / name).exists():
+                return read_state_dict(path / name)
+        raise FileNotFoundError(f"{path} has neither model.safetensors nor pytorch_model.bin "
+                                "(the files written by save_pretrained)")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        return load_file(str(path))
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(data, Mapping) and "state_dict" in data and isinstance(data["state_dict"],
+                                                                           Mapping):
+        data = data["state_dict"]
+    return dict(data)
+
+
+def hub_state_dict(repo_id: str) -> dict[str, torch.Tensor]:
+    """The weights of Hugging Face hub model ``repo_id`` (downloaded, or from the HF cache)."""
+    from huggingface_hub import hf_hub_download
+
+    where = os.environ.get("HF_HOME", "~/.cache/huggingface")
+    errors = []
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        try:
+            return read_state_dict(Path(hf_hub_download(repo_id, name)))
+        except Exception as exc:  # offline, missing file, no such repo
+            errors.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    raise FileNotFoundError(
+        f"could not load the weights of {repo_id!r} from the Hugging Face hub or its cache "
+        f"({where}): {'; '.join(errors)}. Offline, download them on a machine with internet "
+        f"(`huggingface-cli download {repo_id}`, or SegformerForSemanticSegmentation."
+        f"from_pretrained('{repo_id}').save_pretrained('<folder>')) and pass the folder (or its "
+        "model.safetensors) as `source`.")
+
+
+def _read(path: Path) -> dict[str, torch.Tensor]:
     try:
-        state = _read_state_dict(path)
+        state = read_state_dict(path)
     except Exception as exc:
         raise WeightsNotFoundError(
             f"{path} exists but cannot be read as a state dict ({type(exc).__name__}: {exc}); "
@@ -209,9 +227,7 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
 def _download(entry: Checkpoint) -> dict[str, torch.Tensor]:
     if entry.source == "torchvision":
         return dict(_import(entry.ref).get_state_dict(progress=True))
-    from labkit.models.segformer import _hub_state_dict
-
-    return _hub_state_dict(entry.ref)
+    return hub_state_dict(entry.ref)
 
 
 def load_state_dict(name: str, *, root: str | os.PathLike | None = None,
@@ -238,13 +254,21 @@ def load_state_dict(name: str, *, root: str | os.PathLike | None = None,
         f"Fix: {_how_to_fix(entry, path)}.")
 
 
+def hf_config(name: str):
+    """The Hugging Face config object of HF checkpoint ``name`` (built offline from the catalogue)."""
+    entry = _entry(name)
+    if entry.hf_config is None:
+        raise ValueError(f"{name!r} is a {entry.source} checkpoint, not a Hugging Face one")
+    return _import(entry.hf_config)(**dict(entry.builder_kwargs))
+
+
 def build_random(name: str, seed: int = 0) -> nn.Module:
     """The architecture of checkpoint ``name`` with seeded random weights (nothing downloads)."""
     entry = _entry(name)
     torch.manual_seed(seed)
     if entry.source == "torchvision":
         return _import(entry.builder)(weights=None, **dict(entry.builder_kwargs))
-    return _import(entry.hf_class)(_import(entry.hf_config)())
+    return _import(entry.hf_class)(hf_config(name))
 
 
 def save_random_weights(name: str, root: str | os.PathLike | None = None, *, seed: int = 0,

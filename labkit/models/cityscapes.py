@@ -187,7 +187,7 @@ def cityscapes_segmenter(
     if pretrained:
         state = lkw.load_state_dict(spec.checkpoint, root=root, download=download)
         config = _folder_config(lkw.local_path(spec.checkpoint, root))
-    config = config if config is not None else lkw._import(entry.hf_config)()
+    config = config if config is not None else lkw.hf_config(entry.name)
     torch.manual_seed(seed)
     if not pretrained:
         hf_model = cls(config)
@@ -206,14 +206,14 @@ def cityscapes_segmenter(
 
 def segformer_b0_cityscapes(*, pretrained: bool = True, root: str | os.PathLike | None = None,
                             download: bool | None = None) -> CityscapesSegmenter:
-    """SegFormer-B0 on Cityscapes: images (B,3,H,W) ImageNet-normalised -> logits (B,19,H,W)."""
+    """SegFormer-B0 on Cityscapes (Xie et al. 2021): images (B,3,H,W) normalised -> logits (B,19,H,W)."""
     return cityscapes_segmenter("segformer_b0", pretrained=pretrained, root=root,
                                 download=download)
 
 
 def segformer_b5_cityscapes(*, pretrained: bool = True, root: str | os.PathLike | None = None,
                             download: bool | None = None) -> CityscapesSegmenter:
-    """SegFormer-B5 on Cityscapes: images (B,3,H,W) ImageNet-normalised -> logits (B,19,H,W)."""
+    """SegFormer-B5 on Cityscapes (Xie et al. 2021): images (B,3,H,W) normalised -> logits (B,19,H,W)."""
     return cityscapes_segmenter("segformer_b5", pretrained=pretrained, root=root,
                                 download=download)
 
@@ -221,7 +221,7 @@ def segformer_b5_cityscapes(*, pretrained: bool = True, root: str | os.PathLike 
 def maskformer_r101_cityscapes(*, pretrained: bool = True,
                                root: str | os.PathLike | None = None,
                                download: bool | None = None) -> CityscapesSegmenter:
-    """MaskFormer-R101 on Cityscapes: images (B,3,H,W) ImageNet-normalised -> logits (B,19,H,W)."""
+    """MaskFormer-R101 on Cityscapes (Cheng et al. 2021): images (B,3,H,W) normalised -> logits (B,19,H,W)."""
     return cityscapes_segmenter("maskformer_r101", pretrained=pretrained, root=root,
                                 download=download)
 

@@ -67,9 +67,9 @@ def test_random_weights_differ_from_the_checkpoint(root):
 
 
 def test_full_size_architectures_follow_the_papers():
-    b0 = cs.lkw._import(lkw.CATALOG["segformer_b0_cityscapes"].hf_config)()
+    b0 = lkw.hf_config("segformer_b0_cityscapes")
     assert list(b0.depths) == [2, 2, 2, 2] and list(b0.hidden_sizes) == [32, 64, 160, 256]
-    b5 = cs.lkw._import(lkw.CATALOG["segformer_b5_cityscapes"].hf_config)()
+    b5 = lkw.hf_config("segformer_b5_cityscapes")
     assert list(b5.depths) == [3, 6, 40, 3] and list(b5.hidden_sizes) == [64, 128, 320, 512]
     mf = cs._maskformer_config_r101_cityscapes()
     assert list(mf.backbone_config.depths) == [3, 4, 23, 3]  # ResNet-101

@@ -1,4 +1,4 @@
-"""labkit.models.segformer: MiT configs, the scaffold, the HF state-dict mapping and the HF checks.
+"""labkit.models.segformer (MiT configs, scaffold, HF names), segformer_loading and segformer_checks.
 
 The scaffold needs the parts that students write in lab 03; labkit holds no solutions, so this
 file has its own reference parts (tests are not shipped to students).
@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from labkit.models import segformer as sf
+from labkit.models import segformer_checks as sc
+from labkit.models import segformer_loading as sl
 from labkit.utils import count_params
 
 transformers = pytest.importorskip("transformers")
@@ -114,7 +116,7 @@ def hf_model(config="b0", num_labels=3, seed=0):
     torch.manual_seed(seed)
     hf = transformers.SegformerForSemanticSegmentation(
         sf.to_hf_config(config, num_labels=num_labels))
-    sf.randomize_weights_(hf, seed + 1)  # norm scales, biases, BatchNorm statistics: not defaults
+    sc.randomize_weights_(hf, seed + 1)  # norm scales, biases, BatchNorm statistics: not defaults
     return hf.eval()
 
 
@@ -175,7 +177,7 @@ def test_scaffold_checks_the_block_parts():
 def test_mapping_report_is_complete(config):
     hf = hf_model(config, num_labels=4)
     model = build(config, num_classes=4)
-    mapped, report = sf.hf_state_dict_to_labkit(hf.state_dict(), model=model)
+    mapped, report = sl.hf_state_dict_to_labkit(hf.state_dict(), model=model)
     assert report.ok, str(report)
     assert len(mapped) == len(model.state_dict()) == len(hf.state_dict())
     assert count_params(model) == count_params(hf)
@@ -184,7 +186,7 @@ def test_mapping_report_is_complete(config):
 
 def test_mapping_without_model_and_legacy_names():
     hf = hf_model("b0")
-    mapped, report = sf.hf_state_dict_to_labkit(hf.state_dict())
+    mapped, report = sl.hf_state_dict_to_labkit(hf.state_dict())
     assert not report.unexpected and len(mapped) == len(hf.state_dict())
     legacy = {
         "segformer.encoder.patch_embeddings.0.proj.weight": "stages.0.patch_embed.proj.weight",
@@ -217,19 +219,19 @@ def test_wrong_state_dict_is_a_clear_error():
     import torchvision
 
     with pytest.raises(ValueError, match="not a Hugging Face SegFormer state dict"):
-        sf.hf_state_dict_to_labkit(torchvision.models.resnet18(weights=None).state_dict())
+        sl.hf_state_dict_to_labkit(torchvision.models.resnet18(weights=None).state_dict())
     with pytest.raises(TypeError, match="expected a state dict"):
-        sf.hf_state_dict_to_labkit([1, 2])
+        sl.hf_state_dict_to_labkit([1, 2])
     # right family, wrong size: B1 weights into a B0 model
     with pytest.raises(ValueError, match="does not fit"):
-        sf.load_pretrained(build("b0"), hf_model("b1"))
+        sl.load_pretrained(build("b0"), hf_model("b1"))
 
 
 @pytest.mark.parametrize("config", ["b0", "b1"])
 def test_logits_match_hugging_face(config):
     hf = hf_model(config, num_labels=5, seed=3)
     model = build(config, num_classes=5).eval()
-    report = sf.load_pretrained(model, hf, strict=True)
+    report = sl.load_pretrained(model, hf, strict=True)
     assert report.ok
     x = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
@@ -242,13 +244,13 @@ def test_logits_match_hugging_face(config):
 def test_compare_with_hf_localises_a_bug():
     hf = hf_model("b0", seed=1)
     model = build("b0").eval()
-    sf.load_pretrained(model, hf, strict=True)
+    sl.load_pretrained(model, hf, strict=True)
     x = torch.randn(1, 3, 40, 56)
-    rows = sf.compare_with_hf(model, hf, x)
+    rows = sc.compare_with_hf(model, hf, x)
     assert rows[-1][0] == "decoder logits" and max(d for _, d in rows) < 1e-4
     with torch.no_grad():  # break stage 2's first Mix-FFN: stage 1 still matches
         model.stages[1].blocks[0].ffn.fc2.bias.add_(1.0)
-    rows = dict(sf.compare_with_hf(model, hf, x))
+    rows = dict(sc.compare_with_hf(model, hf, x))
     assert rows["stage 1 output (B,C,H,W)"] < 1e-4
     assert rows["stage 2 block 1 attention"] < 1e-4 and rows["stage 2 block 1 Mix-FFN"] > 0.5
 
@@ -257,19 +259,19 @@ def test_load_pretrained_from_files_and_encoder_only(tmp_path):
     hf = hf_model("b0", num_labels=3)
     hf.save_pretrained(tmp_path / "saved")
     model = build("b0", num_classes=3)
-    assert sf.load_pretrained(model, tmp_path / "saved", strict=True).ok
+    assert sl.load_pretrained(model, tmp_path / "saved", strict=True).ok
     torch.save(hf.state_dict(), tmp_path / "weights.pt")
-    assert sf.load_pretrained(build("b0", num_classes=3), tmp_path / "weights.pt").ok
+    assert sl.load_pretrained(build("b0", num_classes=3), tmp_path / "weights.pt").ok
     # an MiT ImageNet checkpoint: encoder only, plus a classification head
     enc = {k: v for k, v in hf.state_dict().items() if k.startswith("segformer.")}
     enc["classifier.weight"] = torch.zeros(1000, 256)
-    report = sf.load_pretrained(build("b0", num_classes=7), enc)
+    report = sl.load_pretrained(build("b0", num_classes=7), enc)
     assert report.unexpected == ["classifier.weight"]
     assert report.missing and all(k.startswith("decoder.") for k in report.missing)
     with pytest.raises(ValueError, match="does not fit"):
-        sf.load_pretrained(build("b0", num_classes=7), enc, strict=True)
+        sl.load_pretrained(build("b0", num_classes=7), enc, strict=True)
     # another number of classes: the classifier is reported, the rest loads
-    report = sf.load_pretrained(build("b0", num_classes=19), hf)
+    report = sl.load_pretrained(build("b0", num_classes=19), hf)
     assert [m.split(":")[0] for m in report.mismatched] == ["decoder.classifier.weight",
                                                             "decoder.classifier.bias"]
 
@@ -281,9 +283,9 @@ def test_load_pretrained_offline_hub_id_says_what_to_download(tmp_path, monkeypa
 
     monkeypatch.setattr(c, "HF_HUB_OFFLINE", True, raising=False)
     with pytest.raises(FileNotFoundError, match="huggingface-cli download nvidia/mit-b0"):
-        sf.load_pretrained(build("b0"), "nvidia/mit-b0")
+        sl.load_pretrained(build("b0"), "nvidia/mit-b0")
     with pytest.raises(FileNotFoundError, match="no such file"):
-        sf.load_pretrained(build("b0"), tmp_path / "nothing.pt")
+        sl.load_pretrained(build("b0"), tmp_path / "nothing.pt")
 
 
 @pytest.mark.parametrize("kind, module, kw", [
@@ -300,7 +302,7 @@ def test_load_pretrained_offline_hub_id_says_what_to_download(tmp_path, monkeypa
      dict(dim=16, num_classes=5, size=(13, 9))),
 ])
 def test_compare_part_with_hf(kind, module, kw):
-    assert sf.compare_part_with_hf(kind, module, **kw) < 1e-5
+    assert sc.compare_part_with_hf(kind, module, **kw) < 1e-5
 
 
 def test_compare_part_with_hf_names_wrong_parameters():
@@ -316,7 +318,7 @@ def test_compare_part_with_hf_names_wrong_parameters():
             return self.layer_norm(x.flatten(2).transpose(1, 2)), h, w
 
     with pytest.raises(KeyError, match="norm.weight"):
-        sf.compare_part_with_hf("patch_embed", Renamed(in_channels=3, dim=16, patch_size=7,
+        sc.compare_part_with_hf("patch_embed", Renamed(in_channels=3, dim=16, patch_size=7,
                                                        stride=4), dim=16)
     wrong = Attention(dim=16, heads=2, sr_ratio=2)
-    assert sf.compare_part_with_hf("attention", wrong, dim=16, heads=1, sr_ratio=2) > 1e-3
+    assert sc.compare_part_with_hf("attention", wrong, dim=16, heads=1, sr_ratio=2) > 1e-3
