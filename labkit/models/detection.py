@@ -66,9 +66,9 @@ def _check_arch(arch: str) -> None:
 
 def fasterrcnn(*, arch: str = "resnet50_fpn", num_classes: int, frozen_bn: bool = False,
                min_size: int = 800, max_size: int = 1333) -> FasterRCNN:
-    """Faster R-CNN ``arch`` with random weights and ``num_classes`` outputs (background included).
+    """Faster R-CNN (Ren et al. 2015), random init: images [(3,H,W)] -> [{boxes (N,4), labels, scores}].
 
-    Same modules and state-dict keys as torchvision's ``fasterrcnn_resnet50_fpn`` /
+    ``arch`` with ``num_classes`` outputs (background included). Same modules and state-dict keys as torchvision's ``fasterrcnn_resnet50_fpn`` /
     ``fasterrcnn_mobilenet_v3_large_fpn``. ``frozen_bn=True`` uses ``FrozenBatchNorm2d`` in the
     backbone (what torchvision does under pretrained weights: no ``num_batches_tracked`` keys),
     else ``nn.BatchNorm2d`` (what it does from scratch). Every backbone layer is trainable.
@@ -97,9 +97,9 @@ def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
 
 def tiny_fasterrcnn(*, num_classes: int = 4, image_size: int = 96, width: int = 32,
                     representation: int = 128) -> FasterRCNN:
-    """A small Faster R-CNN for ``image_size`` px images (e.g. the shapes set): CPU-trainable.
+    """Small Faster R-CNN (Ren et al. 2015): images [(3,S,S)] -> [{boxes (N,4), labels, scores}].
 
-    Backbone ``model.backbone.body``: stem + 3 stages of 3x3 conv-BN-ReLU (strides 2, 2, 2, 2;
+    For ``image_size`` px images (e.g. the shapes set): CPU-trainable. Backbone ``model.backbone.body``: stem + 3 stages of 3x3 conv-BN-ReLU (strides 2, 2, 2, 2;
     widths ``width``, ``width``, 2x, 4x), FPN ``model.backbone.fpn`` on the stride-8 and stride-16
     stages (+ max-pooled level), anchors 16/32/64 px, RoIAlign 7x7, a 2-layer MLP box head of
     ``representation`` units. Images are not resized (``min_size = max_size = image_size``).

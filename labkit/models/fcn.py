@@ -12,6 +12,7 @@ The auxiliary head is not built (``aux_classifier`` is None).
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 import torch
@@ -45,7 +46,8 @@ class FCNSegmenter(FCN):
         return super().forward(images)["out"]  # (B,K,H,W)
 
 
-def pretrained_state(weights: FCNWeights, *, root=None) -> dict[str, torch.Tensor]:
+def pretrained_state(weights: FCNWeights, *,
+                     root: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:
     """The checkpoint ``weights`` with the keys of :class:`FCNSegmenter` (offline: local files).
 
     ``"imagenet"``: the ResNet-50 classifier, keys prefixed ``backbone.`` (its ``fc.*`` stays,
@@ -62,8 +64,8 @@ def pretrained_state(weights: FCNWeights, *, root=None) -> dict[str, torch.Tenso
 
 
 def fcn_resnet50(*, num_classes: int = 21, weights: FCNWeights | None = None,
-                 root=None) -> FCNSegmenter:
-    """FCN-ResNet50 segmenter: images (B,3,H,W) -> logits (B,num_classes,H,W).
+                 root: str | os.PathLike | None = None) -> FCNSegmenter:
+    """FCN-ResNet50 (Long et al. 2015): images (B,3,H,W) -> logits (B,num_classes,H,W).
 
     ``weights``: None (random), ``"imagenet"`` (backbone from the ResNet-50 ImageNet classifier,
     head random) or ``"coco"`` (torchvision's COCO/VOC FCN; the last 1x1 layer stays random when

@@ -132,7 +132,9 @@ def stacked_hourglass(
     norm: bool = True,
     act: str | None = "relu",
 ) -> StackedHourglass:
-    """Build a :class:`StackedHourglass` (keyword-only, see the module docstring for the flags)."""
+    """Stacked hourglass (Newell et al. 2016): images (B,in_channels,H,W) -> logits (B,num_classes,H,W).
+
+    Builds a :class:`StackedHourglass`; the module docstring explains the flags."""
     return StackedHourglass(
         in_channels=in_channels, num_classes=num_classes, width=width, depth=depth, stacks=stacks,
         intra_skip=intra_skip, inter_skip=inter_skip, norm=norm, act=act,

@@ -21,7 +21,7 @@ def _cifar_stem(model: torchvision.models.ResNet) -> None:
 
 
 def resnet18_cifar(*, num_classes: int = 100, small_input: bool = True) -> nn.Module:
-    """ResNet-18, randomly initialised; images (B,3,H,W) -> logits (B,num_classes).
+    """ResNet-18 (He et al. 2016), random init: images (B,3,H,W) -> logits (B,num_classes).
 
     ``small_input=True``: 3x3 stride-1 stem without max-pool, for 32x32 images (output stride 8).
     ``small_input=False``: torchvision's ``resnet18`` unchanged (7x7/2 stem + max-pool), meant for
@@ -34,7 +34,7 @@ def resnet18_cifar(*, num_classes: int = 100, small_input: bool = True) -> nn.Mo
 
 
 def resnet18_stem(*, small_input: bool = True, stages: int = 3) -> nn.Sequential:
-    """The first ``stages`` (1-4) stages of a ResNet-18: images (B,3,H,W) -> features (B,C,h,w).
+    """First ``stages`` (1-4) stages of ResNet-18 (He et al. 2016): images (B,3,H,W) -> (B,C,h,w).
 
     The stem conv (as in :func:`resnet18_cifar`) then ``layer1`` ... ``layer<stages>``. The module
     has ``out_channels`` (64, 128, 256, 512 for 1-4 stages) and ``stride`` (total down-sampling:

@@ -14,6 +14,7 @@ every lab-04 model does: ``model.encoder`` (= ``model.segformer``, the Mix Trans
 from __future__ import annotations
 
 import functools
+import os
 import re
 from typing import Literal
 
@@ -110,7 +111,7 @@ def _checkpoint(weights: str, variant: str) -> str:
 
 
 def pretrained_state(weights: SegformerWeights, *, variant: str = "b0",
-                     root=None) -> dict[str, torch.Tensor]:
+                     root: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:
     """The checkpoint ``weights`` with Hugging Face keys (offline: local files).
 
     ``"imagenet"``: the MiT encoder pre-trained on ImageNet-1k (keys ``segformer.*``; the
@@ -125,8 +126,9 @@ def pretrained_state(weights: SegformerWeights, *, variant: str = "b0",
 
 
 def segformer(*, variant: str | MitConfig = "b0", num_classes: int = 19,
-              weights: SegformerWeights | None = None, root=None) -> SegformerSegmenter:
-    """SegFormer segmenter: images (B,3,H,W) -> logits (B,num_classes,H,W).
+              weights: SegformerWeights | None = None,
+              root: str | os.PathLike | None = None) -> SegformerSegmenter:
+    """Hugging Face SegFormer (Xie et al. 2021): images (B,3,H,W) -> logits (B,num_classes,H,W).
 
     ``variant``: ``"b0"``..``"b5"`` or a :class:`labkit.models.segformer.MitConfig` (e.g. a tiny
     one for tests). ``weights``: None (random), ``"imagenet"`` (encoder pre-trained on
