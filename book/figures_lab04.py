@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from figures import save  # noqa: E402
 from matplotlib.patches import FancyBboxPatch, Patch  # noqa: E402
 
 _COLOURS = {"random, trained": "#fdae61", "pretrained, trained": "#74add1",
@@ -30,12 +31,6 @@ _STRATEGIES = (
     ("Cityscapes → Pets\n(SegFormer)", "pretrained (Cityscapes), trained",
      "pretrained (Cityscapes), trained", "random, trained", "lr / lr"),
 )
-
-
-def _save(fig: plt.Figure, outdir: Path, name: str) -> None:
-    outdir.mkdir(parents=True, exist_ok=True)
-    fig.savefig(outdir / name, dpi=120, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _box(ax, x, y, w, h, colour, text, hatch=None):
@@ -64,7 +59,7 @@ def lab04_strategies(outdir: Path) -> None:
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4,
               fontsize=8, frameon=False)
     ax.set_title("Where each part starts, and whether it trains (lr: encoder / head)")
-    _save(fig, outdir, "lab04_strategies.png")
+    save(fig, outdir, "lab04_strategies.png", tight_layout=False)
 
 
 def lab04_roc(outdir: Path) -> None:
@@ -88,7 +83,7 @@ def lab04_roc(outdir: Path) -> None:
     ax.annotate("threshold: border if p(border) ≥ 0.4", (float(roc.fpr[c][k]),
                 float(roc.tpr[c][k])), xytext=(0.3, 0.33), fontsize=8,
                 arrowprops={"arrowstyle": "->", "lw": 0.8})
-    _save(fig, outdir, "lab04_roc.png")
+    save(fig, outdir, "lab04_roc.png", tight_layout=False)
 
 
 FIGURES: dict[str, list[Callable[[Path], None]]] = {

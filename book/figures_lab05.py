@@ -15,17 +15,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from figures import save  # noqa: E402
 
 # the generated clip's scene colours and the Cityscapes trainIds they stand for
 _SCENE = {"sky": ((70, 130, 180), 10), "road": ((128, 64, 128), 0),
           "sidewalk": ((244, 35, 232), 1), "vegetation": ((107, 142, 35), 8),
           "car": ((0, 0, 142), 13), "building": ((85, 85, 85), 2)}
-
-
-def _save(fig: plt.Figure, outdir: Path, name: str) -> None:
-    outdir.mkdir(parents=True, exist_ok=True)
-    fig.savefig(outdir / name, dpi=120, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _scene_labels(frame: np.ndarray) -> np.ndarray:
@@ -59,7 +54,7 @@ def lab05_modalities(outdir: Path) -> None:
     axes[3].set_xlabel("value")
     axes[3].legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, outdir, "lab05_modalities.png")
+    save(fig, outdir, "lab05_modalities.png", tight_layout=False)
 
 
 def lab05_blend_flicker(outdir: Path) -> None:
@@ -95,7 +90,7 @@ def lab05_blend_flicker(outdir: Path) -> None:
     for ax in axes.flat:
         ax.axis("off")
     fig.tight_layout()
-    _save(fig, outdir, "lab05_blend_flicker.png")
+    save(fig, outdir, "lab05_blend_flicker.png", tight_layout=False)
 
 
 FIGURES: dict[str, list[Callable[[Path], None]]] = {

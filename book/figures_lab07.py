@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from figures import save  # noqa: E402
 from matplotlib.patches import FancyBboxPatch, Patch, Rectangle  # noqa: E402
 
 _COLOURS = {"ImageNet classifier": "#74add1", "COCO Mask R-CNN": "#4575b4",
@@ -24,12 +25,6 @@ _INITS = (  # init -> source of each part
     ("coco", ("COCO Mask R-CNN", "COCO Mask R-CNN", "random", "random")),
     ("random", ("random", "random", "random", "random")),
 )
-
-
-def _save(fig: plt.Figure, outdir: Path, name: str) -> None:
-    outdir.mkdir(parents=True, exist_ok=True)
-    fig.savefig(outdir / name, dpi=120, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
 
 
 def lab07_inits(outdir: Path) -> None:
@@ -53,7 +48,7 @@ def lab07_inits(outdir: Path) -> None:
     ax.legend(handles=[Patch(fc=c, ec="black", lw=0.6, label=n) for n, c in _COLOURS.items()],
               loc="upper center", bbox_to_anchor=(0.55, 0.02), ncol=3, fontsize=8, frameon=False)
     ax.set_title("Where each part of the detector starts", fontsize=10)
-    _save(fig, outdir, "lab07_inits.png")
+    save(fig, outdir, "lab07_inits.png", tight_layout=False)
 
 
 def lab07_roialign(outdir: Path) -> None:
@@ -97,7 +92,7 @@ def lab07_roialign(outdir: Path) -> None:
     ax.plot([], [], "o", color="#4575b4", ms=4, label="bilinear sample points")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    _save(fig, outdir, "lab07_roialign.png")
+    save(fig, outdir, "lab07_roialign.png", tight_layout=False)
 
 
 def lab07_ap(outdir: Path) -> None:
@@ -124,7 +119,7 @@ def lab07_ap(outdir: Path) -> None:
     ax.legend(fontsize=8, loc="lower left")
     ax.set_title("VOC AP@0.5 of one class (12 detections, 8 objects)", fontsize=10)
     fig.tight_layout()
-    _save(fig, outdir, "lab07_ap.png")
+    save(fig, outdir, "lab07_ap.png", tight_layout=False)
 
 
 def lab07_shapes(outdir: Path) -> None:
@@ -143,7 +138,7 @@ def lab07_shapes(outdir: Path) -> None:
                     bbox={"fc": colour, "alpha": 0.8, "pad": 1, "ec": "none"})
         ax.axis("off")
     fig.tight_layout()
-    _save(fig, outdir, "lab07_shapes.png")
+    save(fig, outdir, "lab07_shapes.png", tight_layout=False)
 
 
 FIGURES: dict[str, list[Callable[[Path], None]]] = {
