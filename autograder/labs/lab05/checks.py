@@ -1,8 +1,15 @@
-"""Lab 05 checks (trusted parent): compare the student's outputs with the references."""
+"""Lab 05 checks (trusted parent): compare the student's raw outputs with the references.
 
+The probes only hand back what the student's functions returned (and what the probe's own model
+observed); every comparison and verdict is made here. Each check grades one exercise; the other
+exercises run as the reference implementation in its child, so a mistake costs only its own
+points.
+"""
+
+import numpy as np
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
-from autograder.spec import LabCase, StudentError
+from autograder.spec import LabCase, StudentError, needs_passing
 
 HIDDEN = "after_due_date"
 
@@ -11,17 +18,30 @@ class ToModalityChecks(LabCase):
     def _check(self, cid: str) -> None:
         got, ref = self.outputs(cid, "to_modality"), self.reference(cid)
         g, r = got.values, ref.values
+        if g.get("is_tensor") is not True:
+            raise StudentError("to_modality must return a torch tensor (got a NumPy array or "
+                               "another type).")
         if g.get("shape") != r["shape"]:
             raise StudentError(f"to_modality returned shape {g.get('shape')}, expected "
                                f"{r['shape']} (3 channels, same shape as the input).")
         if g.get("dtype") != r["dtype"]:
             raise StudentError(f"to_modality returned dtype {g.get('dtype')}, expected "
                                f"{r['dtype']} (keep the input's dtype).")
-        if not g.get("input_unchanged"):
+        after, before = got.arrays.get("input_after"), ref.arrays["input_after"]
+        if (after is None or after.shape != before.shape or after.dtype != before.dtype
+                or not np.array_equal(after, before, equal_nan=True)):
             raise StudentError("to_modality modified its input tensor in place; return a new "
                                "tensor instead.")
         self.check_array(got, ref, "out", what="to_modality output", dtype_kind="f",
                          rtol=1e-5, atol=1e-6)
+
+    def _raises(self, cid: str, what: str) -> None:
+        kind = self.raised(cid, "to_modality")
+        if kind is None:
+            raise StudentError(f"to_modality should raise ValueError for {what}; it returned.")
+        if kind != "ValueError":
+            raise StudentError(f"to_modality should raise ValueError for {what}; it raised "
+                               f"{kind}.")
 
     @weight(2)
     @number("1.1")
@@ -63,13 +83,11 @@ class ToModalityChecks(LabCase):
     @weight(1)
     @number("1.6")
     @visibility(HIDDEN)
+    @needs_passing("1.1", "1.2", "1.3")
     def test_invalid(self):
         """to_modality: ValueError for an unknown modality and for a 1-channel input"""
-        for cid, what in (("mod_bad_name", "an unknown modality ('sepia')"),
-                          ("mod_bad_channels", "images with 1 channel")):
-            got = self.outputs(cid, "to_modality")
-            if not got.values.get("raised_value_error"):
-                raise StudentError(f"to_modality should raise ValueError for {what}.")
+        self._raises("mod_bad_name", "an unknown modality ('sepia')")
+        self._raises("mod_bad_channels", "images with 1 channel")
 
 
 class EvaluateModalitiesChecks(LabCase):
@@ -79,13 +97,17 @@ class EvaluateModalitiesChecks(LabCase):
         if g.get("keys") != r["keys"]:
             raise StudentError(f"evaluate_modalities returned the keys {g.get('keys')}, expected "
                                f"{r['keys']} (one per modality, in the order given).")
-        if g.get("calls_in_train_mode"):
+        training, grad = g.get("training_flags"), g.get("grad_flags")
+        if not isinstance(training, list) or not isinstance(grad, list):
+            raise StudentError("evaluate_modalities: internal: the model's call record is "
+                               "missing.")
+        if any(flag is not False for flag in training):
             raise StudentError("the model was called in training mode: call model.eval() first.")
-        if g.get("calls_with_grad"):
+        if any(flag is not False for flag in grad):
             raise StudentError("the model was called with gradients enabled: wrap the "
                                "evaluation in torch.no_grad().")
-        for key in r["keys"]:
-            self.check_array(got, ref, f"iou_{key}", what=f"per-class IoU for {key!r}",
+        for i, key in enumerate(r["keys"]):
+            self.check_array(got, ref, f"iou_{i}", what=f"per-class IoU for {key!r}",
                              dtype_kind="f", rtol=1e-5, atol=1e-6)
 
     @weight(3)
@@ -122,9 +144,10 @@ class RelativeDegradationChecks(LabCase):
         got, ref = self.outputs(cid, "relative_degradation"), self.reference(cid)
         if got.values.get("keys") != ref.values["keys"]:
             raise StudentError(f"relative_degradation returned the keys "
-                               f"{got.values.get('keys')}, expected {ref.values['keys']}.")
-        for key in ref.values["keys"]:
-            self.check_number(got, ref, f"value_{key}",
+                               f"{got.values.get('keys')}, expected {ref.values['keys']} (the "
+                               "input's keys, in the same order).")
+        for i, key in enumerate(ref.values["keys"]):
+            self.check_number(got, ref, f"value_{i}",
                               what=f"relative degradation of {key!r}", rtol=1e-6, atol=1e-9)
 
     @weight(2)
@@ -158,9 +181,11 @@ class RelativeDegradationChecks(LabCase):
     @weight(1)
     @number("3.5")
     @visibility(HIDDEN)
+    @needs_passing("3.1")
     def test_missing_base(self):
         """relative_degradation: KeyError when the base modality is missing"""
-        got = self.outputs("deg_missing_base", "relative_degradation")
-        if not got.values.get("raised_key_error"):
+        kind = self.raised("deg_missing_base", "relative_degradation")
+        if kind != "KeyError":
+            how = "it returned" if kind is None else f"it raised {kind}"
             raise StudentError("relative_degradation should raise KeyError when the base "
-                               "modality is not in the dict.")
+                               f"modality is not in the dict; {how}.")
