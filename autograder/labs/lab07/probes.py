@@ -1,10 +1,15 @@
-"""Lab 07 probes: run in the sandboxed child, call the student's code, return plain data.
+"""Lab 07 probes: run in the sandboxed child, call the student's code, return raw outputs.
 
 No pretrained checkpoint exists in the sandbox (and files there are capped at a few MB): the
 probes create empty placeholder files in a temporary ``LABKIT_WEIGHTS`` folder and make
 ``labkit.weights`` serve, for each, a seeded random state dict of the real architecture (real key
 names and shapes) from memory. The student's ``build_detector`` reads them through
-``lk.weights.load_state_dict`` as it would read the real files. No expected values live here.
+``lk.weights.load_state_dict`` as it would read the real files.
+
+The probes hand back raw facts only: the model's state-dict keys and shapes, a fingerprint of
+each tensor (16 values at fixed positions), the fingerprints of the checkpoint tensors served,
+the report as returned, requires_grad flags, plans. Which tensors were copied, and every other
+verdict, is decided by the parent (checks.py). Exceptions propagate: the parent sees their type.
 """
 
 import os
@@ -13,12 +18,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from probe_utils import number_out
+from probe_utils import number_out, requires_grad, tensor_out
 
-_SERVED = {}  # checkpoint name -> the state dict served during the current call
+FINGERPRINT = 16  # values sampled from each tensor, at evenly spaced flat positions
 
-
+_SERVED = {}  # checkpoint name -> {key: (shape, fingerprint)} of what was served in this call
 _POOL = []  # one buffer of seeded random numbers; served tensors are views into it
+
+
+def _fingerprint(array):
+    """``FINGERPRINT`` values of a flattened array at evenly spaced positions (NaN if empty)."""
+    flat = np.asarray(array, dtype=np.float64).reshape(-1)
+    if flat.size == 0:
+        return np.full(FINGERPRINT, np.nan)
+    return flat[(np.arange(FINGERPRINT) * (flat.size - 1)) // (FINGERPRINT - 1)]
 
 
 def _random_state(weights, name):
@@ -56,33 +69,18 @@ def _serve_random_checkpoints(arch):
     def read(path):
         name = Path(path).name[: -len(".pth")]
         state = _random_state(weights, name)
-        _SERVED[name] = state
+        # fingerprinted as served, before student code can touch the tensors
+        _SERVED[name] = {k: ([int(s) for s in v.shape], _fingerprint(v.numpy()))
+                         for k, v in state.items()}
         return dict(state)
 
     weights._read = read
 
 
-def _copied(model_state, served, arch, backbone_init):
-    """Model keys whose tensor equals the checkpoint tensor it should come from (if any)."""
-    out = []
-    for key, value in model_state.items():
-        if backbone_init == "coco":
-            source = key
-        elif key.startswith("backbone.body."):
-            rest = key[len("backbone.body."):]
-            source = ("features." + rest) if arch == "mobilenet_v3_fpn" else rest
-        else:
-            source = key
-        other = served.get(source)
-        if other is not None and other.shape == value.shape and torch.equal(other, value):
-            out.append(key)
-    return sorted(out)
-
-
 def _str_list(value, what):
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise TypeError(f"{what} must be a list of state-dict keys (str)")
-    return sorted(str(v) for v in value)
+    return [str(v) for v in value]
 
 
 def build(ns, inputs, num_classes, backbone_init, arch="resnet50_fpn", min_size=800,
@@ -101,27 +99,31 @@ def build(ns, inputs, num_classes, backbone_init, arch="resnet50_fpn", min_size=
     model, report = out
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"build_detector must return an nn.Module first, got {type(model).__name__}")
-    if not isinstance(report, dict) or set(report) != {"matched", "skipped"}:
-        raise TypeError('the report must be a dict with exactly the keys "matched" and "skipped"')
-    state = model.state_dict()
-    served = _SERVED.get(PRETRAINED[arch].get(backbone_init, ""), {})
-    norms = {"FrozenBatchNorm2d": 0, "BatchNorm2d": 0}
+    if not isinstance(report, dict):
+        raise TypeError(f"the report must be a dict, got {type(report).__name__}")
+    state = sorted(model.state_dict().items())
+    served = sorted(_SERVED.get(PRETRAINED[arch].get(backbone_init, ""), {}).items())
+    types = {}
     for m in model.backbone.modules():
-        if type(m).__name__ in norms:
-            norms[type(m).__name__] += 1
+        types[type(m).__name__] = types.get(type(m).__name__, 0) + 1
     predictor = model.roi_heads.box_predictor
     result = {
-        "keys": [f"{k}:{list(v.shape)}" for k, v in sorted(state.items())],
-        "norms": norms,
+        "keys": [f"{k}:{[int(s) for s in v.shape]}" for k, v in state],
+        "fingerprints": np.stack([_fingerprint(tensor_out(v, k)) for k, v in state])
+        if state else np.zeros((0, FINGERPRINT)),
+        "served": [f"{k}:{shape}" for k, (shape, _) in served],
+        "served_fingerprints": np.stack([fp for _, (_, fp) in served])
+        if served else np.zeros((0, FINGERPRINT)),
+        "backbone_module_types": types,
         "cls_out": int(predictor.cls_score.out_features),
         "box_out": int(predictor.bbox_pred.out_features),
         "min_size": [int(s) for s in model.transform.min_size],
         "max_size": int(model.transform.max_size),
-        "served": sorted(served),
-        "copied": _copied(state, served, arch, backbone_init),
-        "matched": _str_list(report["matched"], 'report["matched"]'),
-        "skipped": _str_list(report["skipped"], 'report["skipped"]'),
+        "report_keys": sorted(str(k) for k in report),
     }
+    for key in ("matched", "skipped"):
+        if key in report:
+            result[key] = _str_list(report[key], f"report[{key!r}]")
     _SERVED.clear()
     if "images" in inputs:  # one training step's losses and one eval forward pass
         images = list(torch.from_numpy(inputs["images"]))
@@ -132,19 +134,18 @@ def build(ns, inputs, num_classes, backbone_init, arch="resnet50_fpn", min_size=
         model.eval()
         with torch.no_grad():
             detections = model(images)
-        result["loss_keys"] = sorted(str(k) for k in losses)
-        result["losses_finite"] = bool(all(torch.isfinite(v).all() for v in losses.values()))
+        names = sorted(str(k) for k in losses)
+        result["loss_keys"] = names
+        result["loss_values"] = np.array(
+            [number_out(losses[k], f"loss {k!r}") for k in names], dtype=np.float64)
         result["detection_keys"] = sorted(str(k) for k in detections[0])
     return result
 
 
 def build_invalid(ns, inputs, num_classes, backbone_init, arch):
     _serve_random_checkpoints(arch)
-    try:
-        ns["build_detector"](num_classes, backbone_init, arch=arch)
-    except ValueError:
-        return {"raised_value_error": True}
-    return {"raised_value_error": False}
+    ns["build_detector"](num_classes, backbone_init, arch=arch)  # the parent expects ValueError
+    return {"returned": True}
 
 
 def _model(kind):
@@ -159,14 +160,15 @@ def _model(kind):
 def trainable(ns, inputs, trainable, fpn, model):
     net = _model(model)
     start = inputs["start"]
-    params = list(net.parameters())
-    for i, p in enumerate(params):
+    named = list(net.named_parameters())
+    for i, (_, p) in enumerate(named):
         p.requires_grad_(bool(start[i % len(start)]))
     if fpn is None:
         count = ns["set_backbone_trainable"](net, trainable)
     else:
         count = ns["set_backbone_trainable"](net, trainable, fpn=fpn)
-    return {"flags": np.array([p.requires_grad for p in params], dtype=bool),
+    return {"names": [n for n, _ in named],
+            "flags": np.array([requires_grad(p) for _, p in named], dtype=bool),
             "count": number_out(count, "set_backbone_trainable's return value")}
 
 
@@ -174,23 +176,18 @@ def schedule(ns, inputs, args, kwargs):
     plan = ns["freeze_unfreeze_schedule"](*args, **kwargs)
     if not isinstance(plan, (list, tuple)):
         raise TypeError(f"freeze_unfreeze_schedule must return a list, got {type(plan).__name__}")
-    lrs, flags = [], []
+    lrs, flags, flag_types = [], [], []
     for i, item in enumerate(plan):
         if not isinstance(item, (list, tuple)) or len(item) != 2:
             raise TypeError(f"entry {i} of the plan must be a pair (lr, backbone_trainable)")
         lrs.append(number_out(item[0], f"the learning rate of epoch {i}"))
         flag = item[1]
-        if isinstance(flag, torch.Tensor) or not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"backbone_trainable of epoch {i} must be a bool, got "
-                            f"{type(flag).__name__}")
-        flags.append(bool(flag))
+        flag_types.append(type(flag).__name__)
+        flags.append(bool(flag) if isinstance(flag, (bool, np.bool_)) else False)
     return {"lrs": np.array(lrs, dtype=np.float64), "flags": np.array(flags, dtype=bool),
-            "length": len(plan)}
+            "flag_types": flag_types, "length": len(plan)}
 
 
 def schedule_invalid(ns, inputs, args):
-    try:
-        ns["freeze_unfreeze_schedule"](*args)
-    except ValueError:
-        return {"raised_value_error": True}
-    return {"raised_value_error": False}
+    ns["freeze_unfreeze_schedule"](*args)  # the parent expects a ValueError
+    return {"returned": True}
