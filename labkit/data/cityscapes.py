@@ -16,20 +16,16 @@ import numpy as np
 import torch
 import torchvision
 from PIL import Image
-from torch.utils.data import Dataset
 
+from labkit.data.paired import _DEFAULT_TRANSFORMS, PairedSegmentation
 from labkit.data.root import (
     CorruptFileError,
     DatasetNotFoundError,
     not_found,
     open_label_image,
-    open_rgb,
     resolve_root,
-    subset_length,
 )
-from labkit.data.transforms import IGNORE_INDEX, ToTensor
-
-_DEFAULT_TRANSFORMS = ToTensor()
+from labkit.data.transforms import IGNORE_INDEX
 
 
 class CityscapesLabel(NamedTuple):
@@ -116,7 +112,7 @@ def label_to_train_id(label_ids: torch.Tensor | np.ndarray) -> torch.Tensor | np
     return CITYSCAPES_LABEL_TO_TRAIN_ID[np.clip(a, 0, 255).astype(np.int64)]
 
 
-class CityscapesSegmentation(Dataset):
+class CityscapesSegmentation(PairedSegmentation):
     """Cityscapes fine: (image float (3,H,W), mask int64 (H,W) of trainIds 0..18, 255 ignored).
 
     ``root`` holds ``leftImg8bit/`` and ``gtFine/`` (default ``data_root()/cityscapes``).
@@ -128,7 +124,6 @@ class CityscapesSegmentation(Dataset):
     classes = CITYSCAPES_CLASSES
     palette = CITYSCAPES_PALETTE
     num_classes = CITYSCAPES_NUM_CLASSES
-    ignore_index = IGNORE_INDEX
 
     def __init__(
         self,
@@ -142,7 +137,6 @@ class CityscapesSegmentation(Dataset):
             raise ValueError(f"split must be one of {CITYSCAPES_SPLITS}, got {split!r}")
         self.root = resolve_root(root, CITYSCAPES_FOLDER)
         self.split = split
-        self.transforms = transforms
         image_dir = self.root / "leftImg8bit" / split
         target_dir = self.root / "gtFine" / split
         zips = (self.root / "leftImg8bit_trainvaltest.zip", self.root / "gtFine_trainvaltest.zip")
@@ -159,9 +153,8 @@ class CityscapesSegmentation(Dataset):
         pairs = sorted(zip(tv.images, (t[0] for t in tv.targets)))
         if not pairs:
             raise self._not_found((image_dir / "<city>" / "*_leftImg8bit.png",))
-        self._images = [Path(p) for p, _ in pairs]
-        self._masks = [Path(t) for _, t in pairs]
-        self._n = subset_length(len(pairs), subset)
+        self._set_files([Path(p) for p, _ in pairs], [Path(t) for _, t in pairs],
+                        transforms=transforms, subset=subset)
 
     def _not_found(self, missing: tuple[Path, ...]) -> DatasetNotFoundError:
         return not_found(
@@ -178,34 +171,9 @@ class CityscapesSegmentation(Dataset):
             ],
         )
 
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        if not -self._n <= index < self._n:
-            raise IndexError(f"index {index} out of range for {self._n} samples")
-        index %= self._n
-        image_path, mask_path = self._images[index], self._masks[index]
-        try:
-            image = open_rgb(image_path)
-            label_ids = np.asarray(open_label_image(mask_path))
-        except FileNotFoundError as e:
-            raise self._not_found((Path(e.filename or ""),)) from e
+    def read_mask(self, path: Path) -> Image.Image:
+        """A ``_gtFine_labelIds.png`` file as a trainId mask (mode L, 255 ignored)."""
+        label_ids = np.asarray(open_label_image(path))
         if label_ids.ndim != 2:
-            raise CorruptFileError(f"{mask_path}: expected a single-channel labelIds PNG")
-        mask = Image.fromarray(label_to_train_id(label_ids))
-        if image.size != mask.size:
-            raise CorruptFileError(
-                f"{image_path} is {image.size} but {mask_path} is {mask.size} (W,H)"
-            )
-        if self.transforms is not None:
-            image, mask = self.transforms(image, mask)
-        return image, mask
-
-    def image_path(self, index: int) -> Path:
-        """Path of the ``_leftImg8bit.png`` file of sample ``index``."""
-        return self._images[index]
-
-    def mask_path(self, index: int) -> Path:
-        """Path of the ``_gtFine_labelIds.png`` file of sample ``index``."""
-        return self._masks[index]
+            raise CorruptFileError(f"{path}: expected a single-channel labelIds PNG")
+        return Image.fromarray(label_to_train_id(label_ids))

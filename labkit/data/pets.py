@@ -1,8 +1,9 @@
 """Oxford-IIIT Pet trimap segmentation (https://www.robots.ox.ac.uk/~vgg/data/pets/), 3 classes.
 
 Trimap values {1 pet, 2 background, 3 border} become class ids ``trimap - 1``: 0 pet, 1 background,
-2 border; any other value becomes 255 (ignored). Files are read through torchvision's
-``OxfordIIITPet`` (its ``annotations/{trainval,test}.txt`` split lists; ``list.txt`` is not used).
+2 border; any other value becomes 255 (ignored). The split lists ``annotations/{trainval,test}.txt``
+are read as torchvision's ``OxfordIIITPet`` reads them (``list.txt`` is not used); torchvision
+downloads the files.
 """
 
 from __future__ import annotations
@@ -15,20 +16,15 @@ from typing import Any
 import numpy as np
 import torchvision
 from PIL import Image
-from torch.utils.data import Dataset
 
+from labkit.data.paired import _DEFAULT_TRANSFORMS, PairedSegmentation
 from labkit.data.root import (
     CorruptFileError,
     DatasetNotFoundError,
     not_found,
     open_label_image,
-    open_rgb,
     resolve_root,
-    subset_length,
 )
-from labkit.data.transforms import ToTensor
-
-_DEFAULT_TRANSFORMS = ToTensor()
 
 PETS_CLASSES = ("pet", "background", "border")
 PETS_PALETTE = ((255, 140, 0), (0, 0, 0), (255, 255, 255))
@@ -55,7 +51,29 @@ def trimap_to_mask(trimap: Image.Image | np.ndarray) -> Image.Image:
     return Image.fromarray(_TRIMAP_LUT[t])
 
 
-class PetsSegmentation(Dataset):
+def read_split_list(path: Path) -> tuple[list[str], list[int]]:
+    """Image ids and breed labels (0-based) of a split list (lines ``<Breed>_<n> CLASS-ID SPECIES BREED-ID``)."""
+    ids, labels = [], []
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 4 or not parts[1].isdigit():
+            raise CorruptFileError(f"{path} line {n}: expected '<Breed>_<n> CLASS-ID SPECIES "
+                                   f"BREED-ID', got {line!r}")
+        ids.append(parts[0])
+        labels.append(int(parts[1]) - 1)
+    return ids, labels
+
+
+def breed_names(ids: list[str], labels: list[int]) -> list[str]:
+    """Breed names in label order, as torchvision writes them ("american_bulldog" -> "American Bulldog")."""
+    pairs = sorted({(i.rsplit("_", 1)[0], label) for i, label in zip(ids, labels, strict=True)},
+                   key=lambda p: p[1])
+    return [" ".join(part.title() for part in raw.split("_")) for raw, _ in pairs]
+
+
+class PetsSegmentation(PairedSegmentation):
     """Oxford-IIIT Pet: (image float (3,H,W), mask int64 (H,W) in {0 pet, 1 background, 2 border}).
 
     ``root`` holds ``oxford-iiit-pet/`` (default ``data_root()``). ``transforms(image, mask)`` gets a
@@ -80,24 +98,21 @@ class PetsSegmentation(Dataset):
             raise ValueError(f"split must be one of {PETS_SPLITS}, got {split!r}")
         self.root = resolve_root(root)
         self.split = split
-        self.transforms = transforms
         base = self.root / PETS_FOLDER
         if download:  # torchvision skips the download when images/ and annotations/ exist
             torchvision.datasets.OxfordIIITPet(str(self.root), split=split, download=True)
         self._check_files(base)
-        try:
-            tv = torchvision.datasets.OxfordIIITPet(
-                str(self.root), split=split, target_types="segmentation"
-            )
-        except (RuntimeError, FileNotFoundError) as e:
-            raise self._not_found(base, ()) from e
-        self._images: list[Path] = [Path(p) for p in tv._images]
-        self._masks: list[Path] = [Path(p) for p in tv._segs]
-        self.breeds: list[str] = list(tv.classes)
-        self.breed_labels: list[int] = list(tv._labels)
-        self._n = subset_length(len(self._images), subset)
+        ids, self.breed_labels = read_split_list(base / "annotations" / f"{split}.txt")
+        self.breeds: list[str] = breed_names(ids, self.breed_labels)
+        self._set_files([base / "images" / f"{i}.jpg" for i in ids],
+                        [base / "annotations" / "trimaps" / f"{i}.png" for i in ids],
+                        transforms=transforms, subset=subset)
 
-    def _not_found(self, base: Path, missing: tuple[Path, ...]) -> DatasetNotFoundError:
+    def read_mask(self, path: Path) -> Image.Image:
+        return trimap_to_mask(open_label_image(path))
+
+    def _not_found(self, missing: tuple[Path, ...]) -> DatasetNotFoundError:
+        base = self.root / PETS_FOLDER
         return not_found(
             "Oxford-IIIT Pet",
             searched=self.root,
@@ -120,33 +135,4 @@ class PetsSegmentation(Dataset):
         )
         missing = tuple(p for p in needed if not p.exists())
         if missing:
-            raise self._not_found(base, missing)
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        if not -self._n <= index < self._n:
-            raise IndexError(f"index {index} out of range for {self._n} samples")
-        index %= self._n
-        image_path, mask_path = self._images[index], self._masks[index]
-        try:
-            image = open_rgb(image_path)  # GIF, RGBA PNG and CMYK JPEG files exist: always RGB
-            mask = trimap_to_mask(open_label_image(mask_path))
-        except FileNotFoundError as e:
-            raise self._not_found(self.root / PETS_FOLDER, (Path(e.filename or ""),)) from e
-        if image.size != mask.size:
-            raise CorruptFileError(
-                f"{image_path} is {image.size} but its trimap {mask_path} is {mask.size} (W,H)"
-            )
-        if self.transforms is not None:
-            image, mask = self.transforms(image, mask)
-        return image, mask
-
-    def mask_path(self, index: int) -> Path:
-        """Path of the trimap file of sample ``index``."""
-        return self._masks[index]
-
-    def image_path(self, index: int) -> Path:
-        """Path of the image file of sample ``index``."""
-        return self._images[index]
+            raise self._not_found(missing)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -139,4 +141,14 @@ def test_download_goes_through_torchvision(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets, "OxfordIIITPet", fake_tv)
     ds = PetsSegmentation(tmp_path, split="test", download=True)
-    assert len(ds) == 3 and calls == [True, False]
+    assert len(ds) == 3 and calls == [True]  # torchvision downloads; labkit reads the files
+
+
+@pytest.mark.parametrize("split", ["trainval", "test"])
+def test_files_and_breeds_as_torchvision_reads_them(tmp_path, split):
+    write_fake_pets(tmp_path, n=9)
+    ds = PetsSegmentation(tmp_path, split=split)
+    tv = torchvision.datasets.OxfordIIITPet(str(tmp_path), split=split, target_types="segmentation")
+    assert [ds.image_path(i) for i in range(len(ds))] == [Path(p) for p in tv._images]
+    assert [ds.mask_path(i) for i in range(len(ds))] == [Path(p) for p in tv._segs]
+    assert ds.breeds == tv.classes and ds.breed_labels == tv._labels
