@@ -1,10 +1,19 @@
-"""Child-side driver: runs a student's definitions and the probes, writes plain data only.
+"""Child-side driver: runs one exercise's part of a notebook, then the probe calls the parent sends.
 
-This file is copied into a fresh sandbox folder and run as ``python -I _driver.py SANDBOX`` in
-a child process with resource limits (see ``autograder/sandbox.py``). It imports nothing from the
-grader. It writes, per probe call, ``out/<call>/result.json`` (numbers, strings, lists) and
-``out/<call>/<key>.npy`` (numeric arrays, saved without pickle), or ``out/<call>/error.json``.
-Whatever it writes is untrusted: the parent validates everything it reads back.
+Copied into a fresh box and run as ``python -I _driver.py BOX`` inside the jail (see
+``autograder/sandbox.py``). It imports nothing from the grader. Protocol:
+
+* ``request.json``: the seed, the reference statements (other exercises), the student's
+  statements this exercise needs, names whose library versions must not be used;
+* events, one JSON line each, on the file descriptor ``$AUTOGRADER_EVENT_FD``: ``start``/``stmt`` per statement,
+  ``ready``, then ``done`` per call;
+* calls, one JSON line each, on stdin; the call's arrays are in ``in/<call>/``; the raw outputs
+  go to ``out/<call>/result.json`` (plain values, ``__arrays__`` lists the arrays) and
+  ``out/<call>/<key>.npy`` (saved without pickle), or ``out/<call>/error.json``.
+
+Nothing here is trusted: student code runs in this process and may change anything in it. The
+parent reads each call's files as hostile data, the moment the call is done, before it sends
+the next one, and computes every verdict itself.
 """
 
 import importlib.util
@@ -16,13 +25,14 @@ import traceback
 
 MAX_MSG = 600
 
-# Bound now: student code may monkeypatch json/os/open; the driver keeps using these.
-_dumps, _replace, _open = json.dumps, os.replace, open
+# Bound now: student code may monkeypatch json/os/open later.
+_dumps, _loads, _replace, _open, _write = json.dumps, json.loads, os.replace, open, os.write
+_EVENT_FD = int(os.environ.get("AUTOGRADER_EVENT_FD", "3"))
 
 
-def _short(exc: BaseException) -> dict:
+def _short(exc):
     tb = traceback.extract_tb(exc.__traceback__)
-    student_frames = [f for f in tb if f.filename.startswith("<cell ")]
+    student_frames = [f for f in tb if f.filename.startswith("<")]
     where = ""
     if student_frames:
         f = student_frames[-1]
@@ -31,21 +41,28 @@ def _short(exc: BaseException) -> dict:
         message = str(exc)[:MAX_MSG]
     except Exception:  # noqa: BLE001 - a student exception whose __str__ fails
         message = "(the exception could not be shown)"
-    return {
-        "type": str(type(exc).__name__)[:100],
-        "message": message,
-        "where": where,
-    }
+    try:
+        name = str(type(exc).__name__)[:100]
+    except Exception:  # noqa: BLE001
+        name = "Exception"
+    return {"type": name, "message": message, "where": where}
 
 
-def _write_json(path: str, obj) -> None:
+def _event(obj):
+    try:
+        _write(_EVENT_FD, (_dumps(obj, allow_nan=True) + "\n").encode("utf-8", "replace"))
+    except Exception:  # noqa: BLE001 - the parent went away
+        os._exit(0)
+
+
+def _write_json(path, obj):
     tmp = path + ".tmp"
     with _open(tmp, "w") as fh:
         fh.write(_dumps(obj, allow_nan=True))
     _replace(tmp, path)
 
 
-def _flush() -> None:
+def _flush():
     """Flush student output; a full log (RLIMIT_FSIZE) must not stop the driver."""
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -54,13 +71,8 @@ def _flush() -> None:
             pass
 
 
-def _limit_address_space(extra_bytes: int) -> None:
-    """RLIMIT_AS = what the imports already mapped + the memory budget + 2 GiB of slack.
-
-    RLIMIT_DATA (set by the parent) does not count shared anonymous mappings
-    (``mmap.mmap(-1, n)``); an address-space cap set after the imports covers them without
-    having to guess how much address space torch reserves at import time.
-    """
+def _limit_address_space(extra_bytes):
+    """RLIMIT_AS = what the imports already mapped + the memory budget + 2 GiB of slack."""
     if extra_bytes <= 0:
         return
     try:
@@ -68,111 +80,175 @@ def _limit_address_space(extra_bytes: int) -> None:
 
         with _open("/proc/self/status") as fh:
             size = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
-        limit = size + extra_bytes + (2 << 30)  # + room for lazy imports and thread arenas
+        limit = size + extra_bytes + (2 << 30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except Exception:  # noqa: BLE001 - best effort (not Linux)
         pass
 
 
-class _BlockGrader:
-    """Meta-path finder refusing ``import autograder`` (the grader is not for student code)."""
+class _Block:
+    """Meta-path finder refusing some imports (the grader; libraries an exercise may not use)."""
+
+    def __init__(self, names, why):
+        self.names, self.why = tuple(names), why
 
     def find_spec(self, name, path=None, target=None):
-        if name == "autograder" or name.startswith("autograder."):
-            raise ImportError("the autograder package cannot be imported while grading")
+        root = name.split(".")[0]
+        if root in self.names or name in self.names:
+            raise ImportError(self.why.format(name=name))
         return None
 
 
-def _seed(seed: int) -> None:
+class ForbiddenCall(RuntimeError):
+    """A library function the exercise asks the student to write themselves."""
+
+
+def _forbid(names, exercise):
+    """Replace the forbidden library functions by ones that raise ForbiddenCall, and refuse
+    importing forbidden packages: a call through strings (getattr, __import__) fails too."""
+    names = set(names)
+    message = ("`{ex}` calls {what}, which this exercise asks you to implement yourself; the "
+               "check gives no credit for it.")
+
+    def raiser(what):
+        def fn(*args, **kwargs):
+            raise ForbiddenCall(message.format(ex=exercise, what=what))
+        return fn
+
+    try:  # load the labkit modules that hold forbidden names, so that they can be replaced
+        import labkit
+
+        subs = getattr(labkit, "_SUBMODULES", set())
+        exports = getattr(labkit, "_EXPORTS", {})
+        for name in names:
+            module = name if name in subs else exports.get(name)
+            if module:
+                importlib.import_module(f"labkit.{module}")
+    except Exception:  # noqa: BLE001 - labkit missing: nothing of it to replace
+        pass
+    packages = [n for n in names if n not in sys.modules and "." not in n]
+    for mod_name, module in list(sys.modules.items()):
+        if not mod_name.startswith("labkit") or module is None:
+            continue
+        whole = mod_name.split(".")[-1] in names
+        for attr in list(vars(module)):
+            if attr.startswith("_"):
+                continue
+            if attr in names or (whole and callable(getattr(module, attr, None))):
+                try:
+                    setattr(module, attr, raiser(f"{mod_name}.{attr}"))
+                except Exception:  # noqa: BLE001
+                    pass
+    for name in names:
+        if name in sys.modules and not name.startswith("labkit"):
+            packages.append(name)
+            del sys.modules[name]
+    sys.meta_path.insert(0, _Block(packages, f"`{exercise}` may not use {{name}} (this exercise "
+                                   "asks you to implement it yourself)"))
+
+
+def _seed(seed):
     random.seed(seed)
     try:
         import numpy as np
 
         np.random.seed(seed)
-    except Exception:
+    except Exception:  # noqa: BLE001
         pass
     try:
         import torch
 
         torch.manual_seed(seed)
         torch.set_num_threads(1)
-    except Exception:
+    except Exception:  # noqa: BLE001
         pass
 
 
-def main(sandbox: str) -> None:
-    os.chdir(sandbox)
-    with open("request.json") as fh:
-        request = json.load(fh)
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run_statements(statements, ns, report):
+    for index, label, source in statements:
+        if report:
+            _event({"ev": "start", "i": index})
+        try:
+            exec(compile(source, f"<{label}>", "exec"), ns)  # noqa: S102 - the jailed child
+            if report:
+                _event({"ev": "stmt", "i": index})
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
+            if report:
+                _event({"ev": "stmt", "i": index, "error": _short(exc)})
+            else:
+                raise
+
+
+def main(box):
+    os.chdir(box)
+    with _open("request.json") as fh:
+        request = _loads(fh.read())
     seed = int(request.get("seed", 0))
     _seed(seed)
-
-    # the probes' shared helpers, importable as `probe_utils` (the sandbox folder is not on sys.path)
-    spec = importlib.util.spec_from_file_location(
-        "probe_utils", os.path.join(sandbox, "probe_utils.py"))
-    sys.modules["probe_utils"] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sys.modules["probe_utils"])
-    spec = importlib.util.spec_from_file_location("_probes", os.path.join(sandbox, "probes.py"))
-    probes = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probes)
-
+    _load("probe_utils", os.path.join(box, "probe_utils.py"))
+    probes = _load("_probes", os.path.join(box, "probes.py"))
     import numpy as np
 
-    sys.meta_path.insert(0, _BlockGrader())
+    _save = np.save
+    sys.meta_path.insert(0, _Block(["autograder"], "the autograder package cannot be imported "
+                                   "while grading"))
     for name in [m for m in sys.modules if m == "autograder" or m.startswith("autograder.")]:
         del sys.modules[name]
+
+    # the reference implementation of every other exercise, in its own namespace
+    ref_ns = {"__name__": "__reference__", "__builtins__": __builtins__}
+    _run_statements(request.get("reference", []), ref_ns, report=False)
+    partners = {n: ref_ns[n] for n in request.get("partners", []) if n in ref_ns}
+    if request.get("forbidden"):
+        _forbid(request["forbidden"], request.get("exercise", "this exercise"))
     _limit_address_space(int(request.get("memory_bytes", 0)))
 
-    # Student definitions, cell by cell: one failing cell does not stop the others.
-    ns = {"__name__": "__student__", "__builtins__": __builtins__}
-    cell_errors = []
-    for index, source in request["cells"]:
-        try:  # which cell runs now: the parent skips it if it kills the process
-            with _open(os.path.join(sandbox, "out", "current_cell"), "w") as fh:
-                fh.write(str(int(index)))
-        except Exception:  # noqa: BLE001
-            pass
-        try:
-            code = compile(source, f"<cell {index}>", "exec")
-            exec(code, ns)  # noqa: S102 - this is the sandboxed child
-        except BaseException as exc:  # SystemExit and KeyboardInterrupt included
-            err = _short(exc)
-            err["cell"] = index
-            cell_errors.append(err)
-    names = sorted(k for k in ns if isinstance(k, str))[:2000]
-    # absolute paths from here on: student code may have changed the working directory
-    _write_json(os.path.join(sandbox, "out", "cells.json"), {"errors": cell_errors, "names": names})
+    ns = {"__name__": "__main__", "__builtins__": __builtins__}
+    ns.update(partners)
+    _run_statements(request["statements"], ns, report=True)
+    ns.update(partners)
+    _flush()
+    _event({"ev": "ready"})
 
-    for call in request["calls"]:
-        cid = call["id"]
+    for line in sys.stdin:
+        call = _loads(line)
+        cid = str(call["id"])
         try:
-            os.chdir(sandbox)
+            os.chdir(box)
         except OSError:
             pass
-        folder = os.path.join(sandbox, "out", cid)
+        folder = os.path.join(box, "out", cid)
         os.makedirs(folder, exist_ok=True)
-        inputs = {}
-        for key in call.get("arrays", []):
-            path = os.path.join(sandbox, "in", cid, key + ".npy")
-            inputs[key] = np.load(path, allow_pickle=False)
         _seed(seed)
         try:
-            fn = getattr(probes, call["probe"])
-            result = fn(ns, inputs, **call.get("params", {}))
+            inputs = {key: np.load(os.path.join(box, "in", cid, key + ".npy"), allow_pickle=False)
+                      for key in call.get("arrays", [])}
+            result = getattr(probes, call["probe"])(ns, inputs, **call.get("params", {}))
             if not isinstance(result, dict):
                 raise TypeError("probe returned a non-dict")
-            plain = {}
+            plain, arrays = {}, []
             for key, value in result.items():
                 if isinstance(value, np.ndarray):
                     if value.dtype == object:
                         raise TypeError(f"output '{key}' is not numeric")
-                    np.save(os.path.join(folder, f"{key}.npy"), value, allow_pickle=False)
+                    _save(os.path.join(folder, f"{key}.npy"), value, allow_pickle=False)
+                    arrays.append(key)
                 else:
                     plain[key] = value
+            plain["__arrays__"] = arrays
             _write_json(os.path.join(folder, "result.json"), plain)
         except BaseException as exc:  # noqa: BLE001 - report anything, including SystemExit
             _write_json(os.path.join(folder, "error.json"), _short(exc))
         _flush()
+        _event({"ev": "done", "call": cid})
 
 
 if __name__ == "__main__":

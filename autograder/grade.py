@@ -23,10 +23,19 @@ import unittest
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import numpy as np
 
 from autograder import notebook as nbmod
-from autograder.sandbox import CallResult, Limits, run_calls
+from autograder.program import Program, build_program
+from autograder.runner import (
+    code_cells,
+    program_of_cells,
+    run_program,
+    skipped_note,
+    unbound_notes,
+)
+from autograder.sandbox import Call, CallResult, jail_level, safe_read
 from autograder.spec import GradingContext, LabCase, LabSpec
 
 MAX_NOTEBOOK_BYTES = 20 << 20
@@ -35,57 +44,85 @@ MAX_NOTEBOOK_BYTES = 20 << 20
 # ----------------------------------------------------------------------------- references
 
 
+class References(dict):
+    """Reference outputs per call id, plus the solution's code cells (the reference
+    implementation every other exercise is bound to while one exercise is graded)."""
+
+    def __init__(self, results=(), solution_cells: list[str] | None = None):
+        super().__init__(results)
+        self.solution_cells = list(solution_cells or [])
+        self._program: Program | None = None
+
+    @property
+    def solution(self) -> Program:
+        if self._program is None:
+            self._program = program_of_cells(self.solution_cells)
+        return self._program
+
+
 def references_path(lab: LabSpec, dist: Path) -> Path:
     return dist / "autograder" / lab.id / "references.npz"
 
 
-def save_references(results: dict[str, CallResult], path: Path) -> None:
-    """Write reference outputs (arrays + JSON values) into one pickle-free .npz, mode 600."""
+def save_references(results: References, path: Path) -> None:
+    """Write reference outputs (arrays + JSON values + solution cells) into one pickle-free
+    .npz, mode 600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     values = {}
     for cid, res in results.items():
-        if not res.ok:
-            raise RuntimeError(f"the solution failed on check input {cid}: {res.error}")
+        if not res.ok:  # an error-handling check: the solution raises on purpose
+            values[cid] = {"__error__": res.error}
+            continue
         values[cid] = res.values
         for key, arr in res.arrays.items():
             arrays[f"{cid}/{key}"] = arr
     arrays["__values__"] = np.frombuffer(json.dumps(values).encode(), dtype=np.uint8)
+    cells = getattr(results, "solution_cells", [])
+    arrays["__solution__"] = np.frombuffer(json.dumps(cells).encode(), dtype=np.uint8)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **arrays)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 
 
-def load_references(path: Path) -> dict[str, CallResult]:
+def load_references(path: Path) -> References:
     with np.load(path, allow_pickle=False) as data:
         values = json.loads(bytes(data["__values__"]).decode())
-        out = {cid: CallResult(values=v) for cid, v in values.items()}
+        cells = json.loads(bytes(data["__solution__"]).decode()) if "__solution__" in \
+            data.files else []
+        out = References({cid: CallResult(error=v["__error__"]) if "__error__" in v else
+                          CallResult(values=v) for cid, v in values.items()}, cells)
         for name in data.files:
-            if name == "__values__":
+            if name in ("__values__", "__solution__"):
                 continue
             cid, key = name.split("/", 1)
             out[cid].arrays[key] = data[name]
     return out
 
 
-def compute_references(lab: LabSpec) -> dict[str, CallResult]:
+def lab_calls(lab: LabSpec) -> list[Call]:
+    """The lab's calls; a call without an exercise belongs to the exercise its checks name."""
+    calls = lab.make_calls()
+    missing = [c for c in calls if not c.exercise]
+    if missing:
+        owner = _call_owner(lab)
+        for c in missing:
+            c.exercise = owner.get(c.id, lab.exercises[0].name)
+    return calls
+
+
+def compute_references(lab: LabSpec) -> References:
     """Run the master notebook's solution through every probe call (sandboxed like students)."""
     master = nbmod.read_notebook(lab.master_path)
-    program = nbmod.extract_program(nbmod.make_solution(master))
-    report = run_calls(program.cells, lab.make_calls(), lab.probes_file, limits=grading_limits())
-    return report.results
-
-
-def grading_limits() -> Limits:
-    """Limits for graded children; ``AUTOGRADER_MEMORY_MB`` etc. override them (Gradescope
-    has 768 MB)."""
-    env = os.environ.get
-    return Limits(
-        setup_s=float(env("AUTOGRADER_SETUP_S", 90)),
-        call_s=float(env("AUTOGRADER_CALL_S", 20)),
-        memory_bytes=int(env("AUTOGRADER_MEMORY_MB", 1536)) << 20,
-    )
+    solution_nb = nbmod.make_solution(master)
+    cells = code_cells(solution_nb)
+    solution = program_of_cells(cells)
+    calls = lab.make_calls()
+    for c in calls:
+        c.exercise = c.exercise or lab.exercises[0].name
+    outcome = run_program(lab, solution, solution, calls, budget=3600)
+    return References(outcome.results, cells)
 
 
 # ----------------------------------------------------------------------------- submission
@@ -93,164 +130,173 @@ def grading_limits() -> Limits:
 
 @dataclass
 class Submission:
-    notebook: nbmod.nbformat.NotebookNode | None
+    notebook: nbformat.NotebookNode | None
     name: str
     notes: list[str]
     error: str | None = None
 
 
+def _candidates(path: Path) -> list[Path]:
+    """Notebooks under ``path``, shallowest first (regular files only, no symlinks)."""
+    found = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints" and not d.startswith("."))
+        for f in sorted(files):
+            p = Path(root) / f
+            if f.endswith(".ipynb") and not p.is_symlink():
+                found.append(p)
+        if len(found) > 200:
+            break
+    return sorted(found, key=lambda p: (len(p.relative_to(path).parts), str(p)))
+
+
 def find_notebook(lab: LabSpec, path: Path) -> Submission:
-    """Pick the submitted notebook (a file, or a folder as Gradescope lays it out)."""
+    """Pick the submitted notebook (a file, or a folder as Gradescope lays it out): the one
+    with the expected name nearest the top of the submission wins."""
     expected = lab.notebook_name
+    notes: list[str] = []
     if path.is_dir():
-        found = sorted(p for p in path.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+        found = _candidates(path)
         exact = [p for p in found if p.name == expected]
-        notes: list[str] = []
         if exact:
             chosen = exact[0]
             if len(found) > 1:
-                others = ", ".join(p.name for p in found if p != chosen)
-                notes.append(f"Graded {expected}; other notebooks were ignored: {others}.")
+                others = ", ".join(str(p.relative_to(path)) for p in found if p != chosen)
+                notes.append(f"Graded {chosen.relative_to(path)}; other notebooks were "
+                             f"ignored: {others[:300]}.")
         elif len(found) == 1:
             chosen = found[0]
             notes.append(f"Expected a notebook named {expected}; graded {chosen.name} instead.")
         elif not found:
             return Submission(None, expected, [], f"No notebook found: submit {expected}.")
         else:
-            names = ", ".join(p.name for p in found)
+            names = ", ".join(p.name for p in found[:10])
             return Submission(
                 None, expected, [],
                 f"Several notebooks were submitted ({names}) and none is named {expected}: "
                 f"submit exactly one notebook named {expected}.",
             )
-    elif path.is_file():
-        chosen, notes = path, []
+    elif path.exists() or path.is_symlink():
+        chosen = path
     else:
         return Submission(None, expected, [], f"Submission not found: {path}")
     try:
-        if chosen.stat().st_size > MAX_NOTEBOOK_BYTES:
+        data = safe_read(chosen, MAX_NOTEBOOK_BYTES)
+    except ValueError as exc:
+        if "larger" in str(exc):
             return Submission(None, chosen.name, notes,
                               f"{chosen.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB: clear "
                               "the outputs (Edit > Clear all outputs) and resubmit.")
-        text = chosen.read_bytes().decode("utf-8")
+        return Submission(None, chosen.name, notes,
+                          f"{chosen.name} is not a regular file: submit the .ipynb file itself.")
+    except OSError as exc:
+        return Submission(None, chosen.name, notes, f"{chosen.name} could not be read ({exc}).")
+    try:
+        text = data.decode("utf-8")
         nb, more = nbmod.read_notebook_text(text, name=chosen.name)
     except UnicodeDecodeError:
         return Submission(None, chosen.name, notes, f"{chosen.name} is not a text (UTF-8) file.")
     except nbmod.NotebookError as exc:
         return Submission(None, chosen.name, notes, str(exc))
+    except RecursionError:
+        return Submission(None, chosen.name, notes,
+                          f"{chosen.name} is nested too deeply to be a notebook.")
     return Submission(nb, chosen.name, notes + more)
 
 
 # ----------------------------------------------------------------------------- static checks
 
 
-def static_errors(lab: LabSpec, program: nbmod.Program) -> dict[str, str]:
+def static_errors(lab: LabSpec, program: Program) -> dict[str, str]:
     """Per exercise: missing definition, wrong signature or a forbidden name (AST only)."""
     errors: dict[str, str] = {}
+    names = [ex.name for ex in lab.exercises]
     for ex in lab.exercises:
-        node = program.function_node(ex.name)
-        if node is None:
+        st = program.binding(ex.name)
+        if st is None:
             errors[ex.name] = (
                 f"`{ex.name}` is not defined in the notebook (renamed, deleted, or its cell has "
                 "a syntax error?)."
             )
             continue
-        if ex.kind == "class" and not isinstance(node, ast.ClassDef):
-            errors[ex.name] = f"`{ex.name}` should be a class."
-            continue
-        if ex.kind == "function":
-            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                errors[ex.name] = f"`{ex.name}` should be a function."
+        node = program.definition(ex.name)
+        if node is not None:
+            if ex.kind == "class" and not isinstance(node, ast.ClassDef):
+                errors[ex.name] = f"`{ex.name}` should be a class."
                 continue
-            args = [a.arg for a in node.args.posonlyargs + node.args.args]
-            if tuple(args[: len(ex.params)]) != ex.params:
-                want = ", ".join(ex.params)
+            if ex.kind == "function":
+                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    errors[ex.name] = f"`{ex.name}` should be a function."
+                    continue
+                args = [a.arg for a in node.args.posonlyargs + node.args.args]
+                if tuple(args[: len(ex.params)]) != ex.params:
+                    want = ", ".join(ex.params)
+                    errors[ex.name] = (
+                        f"`{ex.name}` has the wrong signature: its parameters are "
+                        f"({', '.join(args)}), expected ({want}, ...) as in the stub."
+                    )
+                    continue
+        if ex.forbidden:
+            used = _names_used(program, ex.name, set(names) - {ex.name})
+            bad = sorted(set(ex.forbidden) & used)
+            if bad:
                 errors[ex.name] = (
-                    f"`{ex.name}` has the wrong signature: its parameters are ({', '.join(args)}), "
-                    f"expected ({want}, ...) as in the stub."
+                    f"`{ex.name}` uses {', '.join(bad)}, which this exercise asks you to "
+                    "implement yourself; the check gives no credit for it."
                 )
-                continue
-        used = _names_used(program, node)
-        bad = sorted(set(ex.forbidden) & used)
-        if bad:
-            errors[ex.name] = (
-                f"`{ex.name}` uses {', '.join(bad)}, which this exercise asks you to implement "
-                "yourself; the check gives no credit for it."
-            )
     return errors
 
 
-def _names_used(program: nbmod.Program, node: ast.AST, seen: set[str] | None = None) -> set[str]:
-    """Names and attributes used by ``node`` and by the notebook functions it calls.
-
-    A notebook-level import used by ``node`` counts with its whole dotted path
-    (``from labkit.metrics import iou_from_confmat as f`` then ``f(...)`` uses ``metrics`` and
-    ``iou_from_confmat``); the function's own parameters and local variables do not count as
-    uses of a global of the same name (a local ``metrics = {}`` is not labkit's module)."""
-    seen = seen if seen is not None else set()
-    local: set[str] = set()
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        a = node.args
-        local |= {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs}
-        local |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
-        local |= {n.id for n in ast.walk(node)
-                  if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    names: set[str] = set()
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name):
-            if sub.id not in local:
-                names.add(sub.id)
-        elif isinstance(sub, ast.Attribute):
-            names.add(sub.attr)
-        elif isinstance(sub, ast.alias):
-            names.update(sub.name.split("."))
-    own = getattr(node, "name", None)
-    names.discard(own)
-    imports = _notebook_imports(program)
-    for name in list(names):
-        names.update(imports.get(name, ()))
-    for name in list(names):
-        if name in seen:
+def _names_used(program: Program, name: str, stop: set[str]) -> set[str]:
+    """Names, attributes and imported module paths used by ``name`` and what it needs."""
+    used: set[str] = set()
+    for st in program.needed([name], stop=stop):
+        try:
+            tree = ast.parse(st.source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
-        seen.add(name)
-        callee = program.function_node(name)
-        if callee is not None and callee is not node:
-            names |= _names_used(program, callee, seen)
-    return names
-
-
-def _notebook_imports(program: nbmod.Program) -> dict[str, set[str]]:
-    """Top-level name bound by an import -> the parts of what it imports."""
-    out: dict[str, set[str]] = {}
-    for _, src in program.cells:
-        for stmt in ast.walk(ast.parse(src)):
-            if isinstance(stmt, ast.Import):
-                for al in stmt.names:
-                    bound = al.asname or al.name.split(".")[0]
-                    out.setdefault(bound, set()).update(al.name.split("."))
-            elif isinstance(stmt, ast.ImportFrom):
-                for al in stmt.names:
-                    parts = (stmt.module or "").split(".") + [al.name]
-                    out.setdefault(al.asname or al.name, set()).update(p for p in parts if p)
-    return out
+        for sub in ast.walk(tree):
+            if isinstance(sub, ast.Name):
+                used.add(sub.id)
+            elif isinstance(sub, ast.Attribute):
+                used.add(sub.attr)
+            elif isinstance(sub, ast.alias):
+                used.update(sub.name.split("."))
+    for st in program.imports():
+        if st.binds & used:
+            try:
+                tree = ast.parse(st.source)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                continue
+            for sub in ast.walk(tree):
+                if isinstance(sub, ast.alias) and (sub.asname or sub.name.split(".")[0]) in used:
+                    used.update(sub.name.split("."))
+                if isinstance(sub, ast.ImportFrom) and any(
+                        (a.asname or a.name) in used for a in sub.names):
+                    used.update((sub.module or "").split("."))
+    used.discard(name)
+    return used
 
 
 # ----------------------------------------------------------------------------- running checks
 
 
-def _suite(lab: LabSpec, context: GradingContext) -> unittest.TestSuite:
+def _check_classes(lab: LabSpec) -> list[type]:
     module = importlib.import_module(lab.checks_module)
+    return [obj for name in sorted(dir(module)) for obj in [getattr(module, name)]
+            if isinstance(obj, type) and issubclass(obj, LabCase) and obj is not LabCase]
+
+
+def _suite(lab: LabSpec, context: GradingContext) -> unittest.TestSuite:
     suite = unittest.TestSuite()
     loader = unittest.TestLoader()
-    for name in sorted(dir(module)):
-        obj = getattr(module, name)
-        if isinstance(obj, type) and issubclass(obj, LabCase) and obj is not LabCase:
-            obj.context = context
-            for meth in loader.getTestCaseNames(obj):
-                fn = getattr(obj, meth)
-                if hasattr(fn, "__score__"):  # partial_credit keeps the last score on the function
-                    del fn.__score__
-            suite.addTests(loader.loadTestsFromTestCase(obj))
+    for obj in _check_classes(lab):
+        obj.context = context
+        for meth in loader.getTestCaseNames(obj):
+            fn = getattr(obj, meth)
+            if hasattr(fn, "__score__"):  # partial_credit keeps the last score on the function
+                del fn.__score__
+        suite.addTests(loader.loadTestsFromTestCase(obj))
     return suite
 
 
@@ -262,6 +308,84 @@ def _run_suite(suite: unittest.TestSuite) -> dict:
                             failure_prefix="")
     runner.run(suite)
     return json.loads(stream.getvalue())
+
+
+@dataclass
+class CheckMap:
+    """What each check reads, found by running the checks once on the references."""
+
+    visible_calls: set[str]
+    call_exercise: dict[str, str]  # call id -> the exercise the check that reads it names
+    check_exercise: dict[str, str]  # check number -> exercise
+    needs: dict[str, tuple[str, ...]]  # check number -> checks it needs (needs_passing)
+
+
+_MAPS: dict[str, CheckMap] = {}
+
+
+class _Recorder(dict):
+    """A results dict that notes which call ids a check reads."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.seen: list[str] = []
+
+    def get(self, key, default=None):
+        self.seen.append(key)
+        return super().get(key, default)
+
+
+def check_map(lab: LabSpec, references: dict[str, CallResult]) -> CheckMap:
+    """Dry run of the checks with the references as the student's outputs (cached per lab)."""
+    if lab.id in _MAPS:
+        return _MAPS[lab.id]
+    calls = lab.make_calls()
+    refs = {c.id: references.get(c.id, CallResult(values={})) for c in calls}
+    visible, owner, by_check, needs = set(), {}, {}, {}
+    loader = unittest.TestLoader()
+    for cls in _check_classes(lab):
+        for meth in loader.getTestCaseNames(cls):
+            fn = getattr(cls, meth)
+            number = str(getattr(fn, "__number__", "") or meth)
+            recorder = _Recorder(refs)
+            exercises: list[str] = []
+            context = GradingContext(recorder, references, {}, [])
+            context.exercises_seen = exercises
+            cls.context = context
+            cls(meth).run(unittest.TestResult())
+            if getattr(fn, "__visibility__", "visible") == "visible":
+                visible.update(recorder.seen)
+            for cid in recorder.seen:
+                if exercises:
+                    owner.setdefault(cid, exercises[0])
+            if exercises:
+                by_check[number] = exercises[0]
+            if getattr(fn, "__needs_passing__", None):
+                needs[number] = tuple(fn.__needs_passing__)
+    _MAPS[lab.id] = CheckMap(visible, owner, by_check, needs)
+    return _MAPS[lab.id]
+
+
+def _call_owner(lab: LabSpec) -> dict[str, str]:
+    cached = _MAPS.get(lab.id)
+    return cached.call_exercise if cached else {}
+
+
+def apply_needs(data: dict, needs: dict[str, tuple[str, ...]]) -> None:
+    """An error-handling check counts only when the checks it needs earned full marks."""
+    by_number = {str(t.get("number", "")): t for t in data.get("tests", [])}
+    for number, required in needs.items():
+        t = by_number.get(number)
+        if t is None or not t.get("score"):
+            continue
+        failing = [r for r in required
+                   if r in by_number and by_number[r].get("score", 0) < by_number[r].get(
+                       "max_score", 0)]
+        if failing:
+            t["score"] = 0.0
+            t["output"] = (f"This error-handling check counts only when the exercise also "
+                           f"returns correct results on valid inputs (check "
+                           f"{', '.join(failing)} does not pass yet).")
 
 
 def listed_tests(lab: LabSpec, message: str) -> dict:
@@ -369,46 +493,55 @@ def private_paths(lab: LabSpec, submission: Path | None = None,
     return out
 
 
-def grade_submission(lab: LabSpec, submission: Path, *, references: dict[str, CallResult],
-                     hide: list[str] | None = None) -> dict:
+def grade_submission(lab: LabSpec, submission: Path, *, references: References,
+                     hide: list[str] | None = None, budget: float | None = None) -> dict:
     """Grade one submission; always returns a complete, finalized results dict.
 
-    ``hide``: folders to hide from student code (default: :func:`private_paths`)."""
+    ``hide``: folders to hide from student code in the fallback jail (default:
+    :func:`private_paths`)."""
+    start = time.monotonic()
     try:
         sub = find_notebook(lab, submission)
         if sub.notebook is None:
             return finalize(listed_tests(lab, sub.error or "no notebook"), [sub.error or ""])
-        program = nbmod.extract_program(sub.notebook)
-        notes = list(sub.notes) + program.notes
+        program = build_program(sub.notebook)
+        notes = list(sub.notes) + program.notes + unbound_notes(lab, program)
         statics = static_errors(lab, program)
-        calls = lab.make_calls()
+        cmap = check_map(lab, references)
+        calls = lab_calls(lab)
         hide = private_paths(lab, submission) if hide is None else hide
-        report = run_calls(program.cells, calls, lab.probes_file, limits=grading_limits(),
-                           hide=hide)
-        for e in report.cell_errors:
-            notes.append(
-                f"cell {e['cell']}: {e['type']}: {e['message']}".rstrip(": ")
-                + (" (this cell stopped the process, so it was skipped and the notebook graded "
-                   "without it)" if e.get("skipped") else
-                   " (definitions after it in the same cell were not run)")
-            )
-        for ex in lab.exercises:
-            if ex.name not in statics and report.defined is not None \
-                    and ex.name not in report.defined:
-                statics[ex.name] = (
-                    f"`{ex.name}` was not defined when the notebook's definitions ran: an error "
-                    "earlier in its cell stopped the cell (see the notes at the top)."
-                )
-        context = GradingContext(report.results, references, statics, notes)
+        solution = references.solution if isinstance(references, References) else program
+        outcome = run_program(lab, program, solution, calls, skip=set(statics),
+                              visible=cmap.visible_calls, hide=hide, budget=budget)
+        notes += outcome.notes
+        skipped = skipped_note(lab, program)
+        if skipped:
+            notes.append(skipped)
+        context = GradingContext(outcome.results, references, statics, notes)
         data = _run_suite(_suite(lab, context))
-        return finalize(data, notes)
+        apply_needs(data, cmap.needs)
+        if outcome.ran_out_in:
+            for t in data.get("tests", []):
+                if "not run: the time budget" in t.get("output", ""):
+                    t["output"] = (f"not run: time budget spent in `{outcome.ran_out_in}` "
+                                   f"({budget_text(budget)}).")
+        results = finalize(data, notes)
+        results["extra_data"] = {"isolation": outcome.isolation or jail_level()}
     except Exception as exc:  # the grader itself failed: still list every check
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         message = f"The autograder hit an internal error ({detail}); please tell the course staff."
         try:
-            return finalize(listed_tests(lab, message), [message])
+            results = finalize(listed_tests(lab, message), [message])
         except Exception:
-            return {"score": 0.0, "output": message, "tests": []}
+            results = {"score": 0.0, "output": message, "tests": []}
+    results["execution_time"] = round(time.monotonic() - start, 2)
+    return results
+
+
+def budget_text(budget: float | None) -> str:
+    from autograder.runner import budget_s
+
+    return f"{budget if budget is not None else budget_s():.0f} s per submission"
 
 
 def grade(lab: LabSpec, submission: Path, out: Path | None, *, references_file: Path | None = None,
@@ -422,15 +555,18 @@ def grade(lab: LabSpec, submission: Path, out: Path | None, *, references_file: 
     except Exception as exc:
         message = f"The autograder could not start ({exc}); please tell the course staff."
         results = finalize(listed_tests(lab, message), [message])
-    results["execution_time"] = f"{time.monotonic() - start:.2f}"
+    results["execution_time"] = round(time.monotonic() - start, 2)
     if out is not None:
         write_results(results, out)
     if not quiet:
         print_table(results)
+        iso = results.get("extra_data", {}).get("isolation")
+        if iso:
+            print(f"[autograder] isolation: {iso}", file=sys.stderr)
     return results
 
 
-def _references(lab: LabSpec, path: Path | None) -> dict[str, CallResult]:
+def _references(lab: LabSpec, path: Path | None) -> References:
     from autograder.config import REPO_ROOT
 
     path = path or references_path(lab, REPO_ROOT / "dist")

@@ -1,31 +1,42 @@
-"""Run untrusted student definitions in a limited child process; bring back plain data only.
+"""Run one exercise's part of a submission in a jailed child; bring back raw outputs only.
 
-Layers, strongest first (each one used when the platform allows it):
+The jail, strongest first (``jail_level()`` says which one this machine reaches):
 
-* a separate process in its own session, as an unprivileged user when the grader is root
-  (``nobody`` or ``$AUTOGRADER_SANDBOX_USER``), in a fresh private folder;
-* when root: new network namespace (no network at all) and a mount namespace that hides the
-  grader's private paths (references, checks, master notebooks) behind empty tmpfs mounts and
-  gives the child its own small ``/dev/shm``;
-* rlimits: CPU seconds, data memory, file size, open files, process count, no core dumps;
-  the driver adds an address-space cap after its imports (shared mappings escape
-  RLIMIT_DATA); wall-clock timeout enforced by the parent; ``OMP_NUM_THREADS=1``; seeded RNGs;
-* a cell that kills the process while the definitions run is skipped and the run restarted;
-  a function that times out is not retried on its other checks;
-* the parent is a child subreaper, so every descendant (a daemon that double-forks included)
-  stays in its tree and is killed when a run ends;
-* results come back only as ``result.json`` (size-capped) and ``.npy`` files loaded with
-  ``allow_pickle=False``; symlinks and non-regular files are refused.
+* **bubblewrap** (``bwrap``, a maintained tool made for this): an allow-list file system that
+  shows only the Python runtime and its packages (read-only), the probe files and the box
+  folder; a private, size-limited ``/tmp`` and ``/dev/shm``; new PID, network, IPC, UTS and user
+  namespaces; no capabilities; dies with the grader. It runs as an unprivileged user when the
+  grader is root.
+* **fallback** where namespaces are unavailable (an unprivileged container): the unprivileged
+  user, a private temp folder, and (as root) a network namespace and empty mounts over the
+  grader's private folders; the references must then be unreadable to that user (the Gradescope
+  ``run_autograder`` makes them so).
+
+Always: rlimits (CPU, data, address space after imports, file size, open files, processes);
+a memory cgroup where the grader can make one (it also counts memfd and tmpfs pages);
+``OMP_NUM_THREADS=1``; seeded RNGs; the grader is a child subreaper and kills every descendant
+when a job ends; wall-clock limits for the set-up and for each call, capped by the submission's
+deadline.
+
+Protocol: the child runs the exercise's statements, says ``ready``, then gets one call at a
+time on stdin. After each ``done`` the parent stops the child's processes, reads that call's
+files as hostile data (only the files it expects, regular files opened without following links
+or blocking, size-capped, bounded JSON depth), and only then sends the next call: a child never
+sees a later (hidden) call's inputs before an earlier call's outputs are in the parent's hands.
 """
 
 from __future__ import annotations
 
 import ctypes
 import importlib.util
+import io
 import json
 import os
 import pwd
+import re
 import resource
+import secrets
+import select
 import shutil
 import signal
 import stat
@@ -34,6 +45,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +54,11 @@ DRIVER = Path(__file__).with_name("_driver.py")
 PROBE_UTILS = Path(__file__).with_name("labs") / "probe_utils.py"
 MAX_JSON_BYTES = 1 << 20
 MAX_NPY_BYTES = 64 << 20
+MAX_CALL_BYTES = 128 << 20
+MAX_ARRAYS = 64
+MAX_JSON_DEPTH = 32
+MAX_EVENT_BYTES = 64 << 10
+_KEY_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,80}$")
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWNET = 0x40000000
@@ -57,14 +74,14 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits for one child run (seconds, bytes, counts)."""
+    """Resource limits for one child (seconds, bytes, counts)."""
 
-    setup_s: float = 60.0  # wall-clock for start-up and the student's definitions
+    setup_s: float = 60.0  # wall-clock for start-up and the exercise's statements
     call_s: float = 20.0  # wall-clock for one probe call
-    wall_s: float = 300.0  # wall-clock for the whole child
     cpu_s: int = 300
-    memory_bytes: int = 1536 << 20  # RLIMIT_DATA: heap + anonymous mappings
+    memory_bytes: int = 1536 << 20  # RLIMIT_DATA, and the cgroup limit with some room
     file_bytes: int = 16 << 20
+    tmp_bytes: int = 64 << 20  # private /tmp and /dev/shm (tmpfs) each
     nproc: int = 64
     nofile: int = 256
 
@@ -96,12 +113,27 @@ class CallResult:
 
 
 @dataclass
-class RunReport:
+class Job:
+    """One child: an exercise's statements, the references of the others, its calls in order."""
+
+    exercise: str
+    statements: list[tuple[int, str, str]]  # (index, label, source) of the student's notebook
+    calls: list[Call]
+    reference: list[tuple[int, str, str]] = field(default_factory=list)  # other exercises
+    partners: list[str] = field(default_factory=list)  # names taken from the reference
+    forbidden: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JobReport:
     results: dict[str, CallResult]
-    cell_errors: list[dict]
-    isolation: list[str]
-    stdout_tail: str
-    defined: list[str] | None = None  # top-level names once the definitions ran (None: unknown)
+    statement_errors: dict[int, dict]  # statement index -> error (type, message, where)
+    isolation: str
+    log_tail: str = ""
+    hung_statement: int | None = None  # the statement running when the set-up ran out of time
+
+
+# ----------------------------------------------------------------------------- processes
 
 
 def _become_subreaper() -> None:
@@ -120,7 +152,7 @@ def _descendants(root_pid: int) -> list[int]:
         try:
             with open(f"/proc/{entry}/stat", "rb") as fh:
                 data = fh.read()
-            ppid = int(data[data.rfind(b")") + 2 :].split()[1])
+            ppid = int(data[data.rfind(b")") + 2:].split()[1])
         except (OSError, ValueError, IndexError):
             continue
         parents[int(entry)] = ppid
@@ -136,6 +168,14 @@ def _descendants(root_pid: int) -> list[int]:
     return out
 
 
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def kill_descendants() -> int:
     """SIGKILL every descendant of this process, repeatedly until none is left; returns count."""
     killed = 0
@@ -143,14 +183,9 @@ def kill_descendants() -> int:
         pids = _descendants(os.getpid())
         if not pids:
             break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except ProcessLookupError:
-                pass
-        # reap zombies re-parented to us
-        while True:
+        _signal_all(pids, signal.SIGKILL)
+        killed += len(pids)
+        while True:  # reap zombies re-parented to us
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
@@ -176,6 +211,176 @@ def sandbox_user() -> pwd.struct_passwd | None:
         ) from None
 
 
+# ----------------------------------------------------------------------------- jail
+
+
+def _bwrap() -> str | None:
+    if os.environ.get("AUTOGRADER_JAIL", "").lower() in {"fallback", "none", "off"}:
+        return None
+    return shutil.which("bwrap", path="/usr/bin:/bin:/usr/local/bin:" + os.environ.get("PATH", ""))
+
+
+@cache
+def _bwrap_works(bwrap: str, uid: int | None) -> bool:
+    """Whether bubblewrap can create its namespaces here (it cannot in many containers)."""
+    user = sandbox_user()
+
+    def drop() -> None:
+        if user is not None:
+            os.setgroups([])
+            os.setgid(user.pw_gid)
+            os.setuid(user.pw_uid)
+
+    try:
+        proc = subprocess.run(
+            [bwrap, *_bwrap_base(Path("/nonexistent"), 1 << 20), "--", sys.executable, "-I",
+             "-c", "pass"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, timeout=30, preexec_fn=drop)
+        return proc.returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def jail_level() -> str:
+    """``"bubblewrap"`` or ``"fallback"``: the isolation that grading reaches on this machine."""
+    bwrap = _bwrap()
+    user = sandbox_user()
+    if bwrap and _bwrap_works(bwrap, user.pw_uid if user else None):
+        return "bubblewrap"
+    return "fallback"
+
+
+def _runtime_paths() -> list[Path]:
+    """What the child must see, read-only: the interpreter, its packages, labkit's folder."""
+    from autograder.config import REPO_ROOT
+
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
+             Path(np.__file__).resolve().parent.parent}
+    for p in sys.path:
+        if p and Path(p).is_dir() and ("site-packages" in p or "dist-packages" in p):
+            paths.add(Path(p))
+    spec = importlib.util.find_spec("labkit")
+    if spec is not None and spec.origin:
+        paths.add(Path(spec.origin).resolve().parent)
+    out = []
+    for p in sorted(paths):
+        p = p.resolve() if p.exists() else p
+        # never the repository (or a folder above it): its masters, .git and dist are private
+        if p == REPO_ROOT or REPO_ROOT.is_relative_to(p) and p not in (Path("/usr"),):
+            continue
+        if p.exists():
+            out.append(p)
+    return out
+
+
+def _bwrap_base(box: Path, tmp_bytes: int) -> list[str]:
+    args = ["--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev",
+            "--size", str(tmp_bytes), "--tmpfs", "/tmp",
+            "--size", str(tmp_bytes), "--tmpfs", "/dev/shm"]
+    for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / top
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/passwd",
+                "/etc/group", "/etc/nsswitch.conf"):
+        if os.path.exists(etc):
+            args += ["--ro-bind", etc, etc]
+    for p in _runtime_paths():
+        if not str(p).startswith("/usr/"):
+            args += ["--ro-bind", str(p), str(p)]
+    if box.exists():
+        args += ["--bind", str(box), str(box), "--chdir", str(box)]
+    return args
+
+
+class _Cgroup:
+    """A memory (and pids) cgroup for one child, where the grader may create one (v1 or v2).
+    Counts what RLIMIT_AS misses: memfd, tmpfs and shared memory pages."""
+
+    def __init__(self, memory_bytes: int, nproc: int):
+        self.dirs: list[Path] = []
+        if os.environ.get("AUTOGRADER_CGROUP", "1") == "0":
+            return
+        name = f"autograder-{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            lines = Path("/proc/self/cgroup").read_text().splitlines()
+        except OSError:
+            return
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            for ctrl, files in (("memory", {"memory.limit_in_bytes": memory_bytes,
+                                            "memory.memsw.limit_in_bytes": memory_bytes}),
+                                ("pids", {"pids.max": nproc})):
+                if ctrl in controllers.split(","):
+                    self._make(Path("/sys/fs/cgroup") / ctrl / path.lstrip("/") / name, files)
+            if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():
+                self._make(Path("/sys/fs/cgroup") / path.lstrip("/") / name,
+                           {"memory.max": memory_bytes, "memory.swap.max": 0, "pids.max": nproc})
+
+    def _make(self, d: Path, files: dict) -> None:
+        try:
+            d.mkdir()
+        except OSError:
+            return
+        ok = False
+        for fname, value in files.items():
+            try:
+                (d / fname).write_text(str(value))
+                ok = ok or fname.startswith("memory.")
+            except OSError:
+                pass
+        if ok:
+            self.dirs.append(d)
+        else:
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+    @property
+    def active(self) -> bool:
+        return bool(self.dirs)
+
+    def join(self) -> None:
+        """Called in the child before exec: move this process into the cgroup(s)."""
+        for d in self.dirs:
+            try:
+                with open(d / "cgroup.procs", "w") as fh:
+                    fh.write("0")
+            except OSError:
+                pass
+
+    def oom(self) -> bool:
+        for d in self.dirs:
+            for fname in ("memory.failcnt", "memory.events"):
+                try:
+                    text = (d / fname).read_text()
+                except OSError:
+                    continue
+                if fname == "memory.failcnt" and text.strip() not in ("", "0"):
+                    return True
+                if fname == "memory.events" and re.search(r"oom_kill [1-9]", text):
+                    return True
+        return False
+
+    def close(self) -> None:
+        for d in self.dirs:
+            for _ in range(50):
+                try:
+                    pids = [int(p) for p in (d / "cgroup.procs").read_text().split()]
+                except OSError:
+                    pids = []
+                _signal_all(pids, signal.SIGKILL)
+                try:
+                    d.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.02)
+
+
 def _count_user_tasks(uid: int) -> int:
     n = 0
     for entry in os.listdir("/proc"):
@@ -188,28 +393,25 @@ def _count_user_tasks(uid: int) -> int:
     return n
 
 
-def _preexec(limits: Limits, user, hide: list[str], nproc: int, status_fd: int):
+def _preexec(limits: Limits, user, cgroup: _Cgroup, fallback: bool, hide: list[str]):
+    # RLIMIT_NPROC counts every task of the user: leave room for other graders' children
+    nproc = limits.nproc + (_count_user_tasks(user.pw_uid) if user is not None else 0)
+
     def fn() -> None:
         os.setsid()
-        notes = []
-        if user is not None:
-            if _libc.unshare(_CLONE_NEWNET) == 0:
-                notes.append("netns")
+        cgroup.join()
+        if fallback and user is not None:
+            _libc.unshare(_CLONE_NEWNET)
             if _libc.unshare(_CLONE_NEWNS) == 0:
                 _libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
-                # a private, small /dev/shm: files written there cannot fill the machine's RAM
-                # and vanish with the run
-                if os.path.isdir("/dev/shm") and _libc.mount(
-                        b"tmpfs", b"/dev/shm", b"tmpfs", _MS_NOSUID | _MS_NODEV,
-                        b"size=64m,mode=1777") == 0:
-                    notes.append("private-shm")
-                ok = 0
+                # private, size-limited temp folders (the box lives elsewhere, in /run)
+                for tmp in ("/tmp", "/var/tmp", "/dev/shm"):
+                    if os.path.isdir(tmp):
+                        _libc.mount(b"tmpfs", tmp.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV,
+                                    f"size={limits.tmp_bytes},mode=1777".encode())
                 for path in hide:
                     if os.path.isdir(path):
-                        ok += _libc.mount(b"tmpfs", path.encode(), b"tmpfs", _MS_RDONLY,
-                                          b"size=4k") == 0
-                if ok:
-                    notes.append("hidden-paths")
+                        _libc.mount(b"tmpfs", path.encode(), b"tmpfs", _MS_RDONLY, b"size=4k")
         for res, value in (
             (resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1)),
             (resource.RLIMIT_DATA, (limits.memory_bytes, limits.memory_bytes)),
@@ -223,22 +425,29 @@ def _preexec(limits: Limits, user, hide: list[str], nproc: int, status_fd: int):
             os.setgroups([])
             os.setgid(user.pw_gid)
             os.setuid(user.pw_uid)
-            notes.append("unprivileged-user")
-        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-        os.write(status_fd, (",".join(notes)).encode())
-        os.close(status_fd)
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
     return fn
 
 
-def _safe_read(path: Path, limit: int) -> bytes:
-    """Read a regular file without following symlinks, at most ``limit`` bytes."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+# ----------------------------------------------------------------------------- hostile files
+
+
+def _open_regular(path: Path) -> int:
+    """An fd on a regular file, opened without following links or blocking (FIFOs, devices)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise ValueError(f"{path.name} is not a regular file")
+    return fd
+
+
+def safe_read(path: Path, limit: int) -> bytes:
+    """Read a regular file without following symlinks or blocking, at most ``limit`` bytes."""
+    fd = _open_regular(path)
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError(f"{path.name} is not a regular file")
-        if st.st_size > limit:
+        if os.fstat(fd).st_size > limit:
             raise ValueError(f"{path.name} is larger than {limit} bytes")
         chunks, total = [], 0
         while True:
@@ -254,34 +463,77 @@ def _safe_read(path: Path, limit: int) -> bytes:
         os.close(fd)
 
 
-def _read_call(folder: Path) -> CallResult | None:
+def _depth_ok(obj, limit: int = MAX_JSON_DEPTH) -> bool:
+    stack = [(obj, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return True
+
+
+def load_json(data: bytes):
+    """Parse untrusted JSON: bounded size (by the caller) and depth; raises ValueError."""
+    try:
+        obj = json.loads(data.decode("utf-8", "replace"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    if not _depth_ok(obj):
+        raise ValueError("JSON nested too deeply")
+    return obj
+
+
+def _folder_ok(folder: Path) -> bool:
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode)
+
+
+def read_call(folder: Path) -> CallResult | None:
     """Parse one call's output folder; None when the child never finished it."""
-    if not folder.is_dir() or folder.is_symlink():
+    if not _folder_ok(folder):
         return None
     try:
-        if (folder / "error.json").exists():
-            err = json.loads(_safe_read(folder / "error.json", MAX_JSON_BYTES))
+        try:
+            data = safe_read(folder / "error.json", MAX_JSON_BYTES)
+        except FileNotFoundError:
+            data = None
+        if data is not None:
+            err = load_json(data)
             if not isinstance(err, dict):
                 raise ValueError("malformed error report")
             clean = {k: str(err.get(k, ""))[:600] for k in ("type", "message", "where")}
             if not clean["type"]:
                 raise ValueError("malformed error report")
             return CallResult(error=clean)
-        if not (folder / "result.json").exists():
+        try:
+            data = safe_read(folder / "result.json", MAX_JSON_BYTES)
+        except FileNotFoundError:
             return None
-        values = json.loads(_safe_read(folder / "result.json", MAX_JSON_BYTES))
+        values = load_json(data)
         if not isinstance(values, dict):
             raise ValueError("result.json is not an object")
-        arrays = {}
-        import io
-
-        for entry in sorted(folder.iterdir()):
-            if entry.suffix == ".npy":
-                data = _safe_read(entry, MAX_NPY_BYTES)
-                arr = np.load(io.BytesIO(data), allow_pickle=False)
-                if not isinstance(arr, np.ndarray) or arr.dtype == object:
-                    raise ValueError(f"{entry.name} is not a numeric array")
-                arrays[entry.stem] = arr
+        keys = values.pop("__arrays__", [])
+        if not isinstance(keys, list) or len(keys) > MAX_ARRAYS:
+            raise ValueError("too many arrays")
+        arrays, total = {}, 0
+        for key in keys:
+            if not isinstance(key, str) or not _KEY_RE.match(key):
+                raise ValueError("bad array name")
+            raw = safe_read(folder / f"{key}.npy", MAX_NPY_BYTES)
+            total += len(raw)
+            if total > MAX_CALL_BYTES:
+                raise ValueError(f"the arrays are larger than {MAX_CALL_BYTES >> 20} MB in all")
+            arr = np.load(io.BytesIO(raw), allow_pickle=False)
+            if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biufc":
+                raise ValueError(f"{key}.npy is not a numeric array")
+            arrays[key] = arr
         return CallResult(values=values, arrays=arrays)
     except Exception as exc:  # anything malformed coming back is the submission's fault
         return CallResult(
@@ -291,119 +543,18 @@ def _read_call(folder: Path) -> CallResult | None:
 
 def _tail(path: Path, n: int = 2000) -> str:
     try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - n))
-            return fh.read().decode("utf-8", "replace")
-    except OSError:
+        fd = _open_regular(path)
+    except (OSError, ValueError):
         return ""
+    try:
+        size = os.fstat(fd).st_size
+        os.lseek(fd, max(0, size - n), os.SEEK_SET)
+        return os.read(fd, n).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
 
 
-def run_calls(
-    cells: list[tuple[int, str]],
-    calls: list[Call],
-    probes_file: Path,
-    *,
-    limits: Limits = Limits(),
-    seed: int = 0,
-    hide: list[str] | None = None,
-    max_restarts: int | None = None,
-) -> RunReport:
-    """Run ``calls`` against the student definitions in ``cells``; restart after a crash/timeout."""
-    _become_subreaper()
-    user = sandbox_user()
-    results: dict[str, CallResult] = {}
-    pending = list(calls)
-    cell_errors: list[dict] = []
-    skipped: list[dict] = []  # cells that killed the process while the definitions ran
-    isolation: list[str] = []
-    defined: list[str] | None = None
-    tail = ""
-    restarts = 0
-    max_restarts = len(calls) + 1 if max_restarts is None else max_restarts
-    while pending and restarts <= max_restarts:
-        restarts += 1
-        gone = {e["cell"] for e in skipped}
-        live = [(i, s) for i, s in cells if i not in gone]
-        report = _run_once(live, pending, probes_file, limits, seed, user, hide or [])
-        cell_errors = report.cell_errors or cell_errors
-        isolation = report.isolation or isolation
-        defined = report.defined if report.defined is not None else defined
-        tail = report.stdout_tail
-        done = [c for c in pending if c.id in report.results]
-        for c in done:
-            results[c.id] = report.results[c.id]
-        rest = [c for c in pending if c.id not in report.results]
-        if rest and report.crash and report.crash.get("setup"):
-            err = {k: v for k, v in report.crash.items() if k != "setup"}
-            if report.crash_cell in {i for i, _ in live}:
-                # one cell killed the process (os._exit, a loop in a class body...): run the
-                # notebook again without it, so one cell does not zero everything
-                why = err.get("message", "").split(" (while running the notebook's")[0]
-                skipped.append({"cell": report.crash_cell, "type": err.get("type", "Crash"),
-                                "message": why, "where": "", "skipped": True})
-                restarts -= 1  # bounded by the number of cells, not by the calls
-                continue
-            for c in rest:
-                results[c.id] = CallResult(error=err)
-            rest = []
-        if rest:
-            # the first unfinished call is the one that killed the child: record it, go on
-            culprit = rest[0]
-            results[culprit.id] = CallResult(error=report.crash or {
-                "type": "Crash", "message": "the process ended without a result", "where": ""})
-            rest = rest[1:]
-            if report.crash and report.crash.get("type") == "Timeout":
-                # the same function would time out again on its other inputs: each retry
-                # would cost a full call budget (and could exceed the platform's time limit)
-                same = [c for c in rest if c.probe == culprit.probe]
-                for c in same:
-                    results[c.id] = CallResult(error=dict(report.crash, message=(
-                        "not run: this function already timed out on an earlier check ("
-                        + report.crash.get("message", "") + ")")))
-                rest = [c for c in rest if c.probe != culprit.probe]
-        pending = rest
-    for c in pending:
-        results[c.id] = CallResult(
-            error={"type": "Crash", "message": "not run: too many crashes before it", "where": ""}
-        )
-    return RunReport(results, skipped + cell_errors, isolation, tail, defined)
-
-
-@dataclass
-class _Once:
-    results: dict[str, CallResult]
-    cell_errors: list[dict]
-    isolation: list[str]
-    stdout_tail: str
-    crash: dict | None
-    crash_cell: int | None = None  # the cell running when the process died during set-up
-    defined: list[str] | None = None
-
-
-def _watch(proc, box: Path, calls, limits: Limits, start: float) -> dict | None:
-    """Wait for the child, enforcing the set-up, per-call and total wall-clock budgets."""
-    out = box / "out"
-    last_progress, done = None, -1
-    while proc.poll() is None:
-        now = time.monotonic()
-        if now - start > limits.wall_s:
-            return _timeout(f"the whole run took longer than {limits.wall_s:.0f} s")
-        if last_progress is None:
-            if (out / "cells.json").exists():
-                last_progress = now
-            elif now - start > limits.setup_s:
-                return _timeout(f"imports and definitions took longer than {limits.setup_s:.0f} s")
-        else:
-            n = sum((out / c.id / "result.json").exists() or (out / c.id / "error.json").exists()
-                    for c in calls)
-            if n != done:
-                done, last_progress = n, now
-            elif now - last_progress > limits.call_s:
-                return _timeout(f"one check took longer than {limits.call_s:.0f} s")
-        time.sleep(0.05)
-    return None
+# ----------------------------------------------------------------------------- running
 
 
 def _timeout(what: str) -> dict:
@@ -411,142 +562,284 @@ def _timeout(what: str) -> dict:
             "where": ""}
 
 
-def _within(path: Path, folder: Path) -> bool:
-    """``path`` is ``folder`` or inside it (resolved)."""
-    try:
-        path.resolve().relative_to(Path(folder).resolve())
-        return True
-    except (ValueError, OSError):
-        return False
+class _Events:
+    """Line-oriented reader of the child's event pipe, with deadlines (hostile input)."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buf = fd, b""
+
+    def next(self, deadline: float) -> dict | None:
+        """The next event, ``None`` at the deadline; raises EOFError when the child is gone."""
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([self.fd], [], [], min(left, 0.5))
+            if not ready:
+                continue
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+            if len(self.buf) > MAX_EVENT_BYTES and b"\n" not in self.buf:
+                raise EOFError
+        line, self.buf = self.buf.split(b"\n", 1)
+        try:
+            ev = load_json(line[:MAX_EVENT_BYTES])
+        except ValueError:
+            return {}
+        return ev if isinstance(ev, dict) else {}
 
 
-def _run_once(cells, calls, probes_file, limits, seed, user, hide) -> _Once:
-    box = Path(tempfile.mkdtemp(prefix="autograder-box-"))
+def _env(box: Path, seed: int, jailed: bool) -> dict:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(box),
+        "TMPDIR": "/tmp" if jailed else str(box / "tmp"),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "PYTHONHASHSEED": str(seed),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLBACKEND": "Agg",
+        "LABKIT_SMOKE": "1",
+        "LABKIT_OFFLINE": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "LC_ALL": "C.UTF-8",
+    }
+
+
+def run_job(job: Job, probes_file: Path, *, limits: Limits = Limits(), seed: int = 0,
+            deadline: float | None = None, hide: list[str] | None = None) -> JobReport:
+    """Run ``job`` (restarting after a crash or a timeout) until every call has a result or
+    the ``deadline`` (``time.monotonic()``) passes; calls left then say so."""
+    _become_subreaper()
+    deadline = deadline if deadline is not None else time.monotonic() + 3600
+    results: dict[str, CallResult] = {}
+    errors: dict[int, dict] = {}
+    dropped: set[int] = set()  # statements that hung or killed the child: left out of restarts
+    pending = list(job.calls)
+    isolation, tail, hung = "", "", None
+    for _attempt in range(len(job.calls) + len(job.statements) + 2):
+        if not pending:
+            break
+        if time.monotonic() >= deadline:
+            break
+        statements = [s for s in job.statements if s[0] not in dropped]
+        once = _run_once(job, statements, pending, probes_file, limits, seed, deadline,
+                         hide or [])
+        isolation, tail = once["isolation"], once["tail"]
+        errors.update(once["errors"])
+        results.update(once["results"])
+        pending = [c for c in pending if c.id not in results]
+        crash = once["crash"]
+        if not pending or crash is None:
+            break
+        if once["in_setup"]:
+            culprit = once["running"]
+            if culprit is not None and culprit not in dropped:
+                # one statement killed the child or hung: it fails, the rest goes on without it
+                errors[culprit] = dict(crash, where="")
+                dropped.add(culprit)
+                hung = culprit if crash.get("type") == "Timeout" else hung
+                continue
+            for c in pending:
+                results[c.id] = CallResult(error=crash)
+            pending = []
+            break
+        culprit = pending[0]
+        results[culprit.id] = CallResult(error=crash)
+        pending = pending[1:]
+        if crash.get("type") == "Timeout":
+            # the same function would time out again on its other inputs
+            for c in [c for c in pending if c.probe == culprit.probe]:
+                results[c.id] = CallResult(error=dict(crash, message=(
+                    "not run: this function already timed out on an earlier check ("
+                    + crash.get("message", "") + ")")))
+            pending = [c for c in pending if c.probe != culprit.probe]
+    for c in pending:
+        results[c.id] = CallResult(error={
+            "type": "NotRun", "where": "",
+            "message": ("not run: the time budget of this submission was spent"
+                        if time.monotonic() >= deadline else "not run: too many crashes before it")})
+    return JobReport(results, errors, isolation, tail, hung)
+
+
+def _box_root(jailed: bool, user) -> str | None:
+    """Where boxes live: the temp folder, except in the root fallback, which mounts private
+    temp folders over /tmp, /var/tmp and /dev/shm (the box must stay visible: /run)."""
+    if jailed or user is None or not os.path.isdir("/run") or not os.access("/run", os.W_OK):
+        return None
+    root = Path("/run/autograder")
+    root.mkdir(mode=0o711, exist_ok=True)
+    return str(root)
+
+
+def _run_once(job: Job, statements, calls: list[Call], probes_file: Path, limits: Limits,
+              seed: int, deadline: float, hide: list[str]) -> dict:
+    user = sandbox_user()
+    bwrap = _bwrap()
+    jailed = bool(bwrap) and _bwrap_works(bwrap, user.pw_uid if user else None)
+    # a root-owned folder nobody can list, holding a box with an unguessable name: in the
+    # fallback, another submission's child (same user) cannot find this one's files
+    outer = Path(tempfile.mkdtemp(prefix="autograder-", dir=_box_root(jailed, user)))
+    os.chmod(outer, 0o711)
+    box = outer / secrets.token_hex(16)
+    box.mkdir()
+    cgroup = _Cgroup(limits.memory_bytes + 2 * limits.tmp_bytes + (256 << 20), limits.nproc)
+    proc = None
+    out: dict = {"results": {}, "errors": {}, "crash": None, "in_setup": True, "running": None,
+                 "isolation": "", "tail": ""}
     try:
-        (box / "in").mkdir()
-        (box / "out").mkdir()
-        (box / "tmp").mkdir()
+        for sub in ("in", "out", "tmp"):
+            (box / sub).mkdir()
         shutil.copy(DRIVER, box / "_driver.py")
         shutil.copy(probes_file, box / "probes.py")
         shutil.copy(PROBE_UTILS, box / "probe_utils.py")
-        request = {
-            "seed": seed,
-            "memory_bytes": limits.memory_bytes,
-            "cells": [[i, s] for i, s in cells],
-            "calls": [
-                {"id": c.id, "probe": c.probe, "arrays": sorted(c.arrays), "params": c.params}
-                for c in calls
-            ],
-        }
+        request = {"seed": seed, "memory_bytes": limits.memory_bytes, "exercise": job.exercise,
+                   "statements": [list(s) for s in statements],
+                   "reference": [list(s) for s in job.reference], "partners": job.partners,
+                   "forbidden": job.forbidden}
         (box / "request.json").write_text(json.dumps(request))
-        for c in calls:
-            (box / "in" / c.id).mkdir()
-            for key, arr in c.arrays.items():
-                np.save(box / "in" / c.id / f"{key}.npy", np.ascontiguousarray(arr),
-                        allow_pickle=False)
         if user is not None:
             for p in [box, *box.rglob("*")]:
                 os.chown(p, user.pw_uid, user.pw_gid)
         os.chmod(box, 0o700)
-        # never hide what the child needs: its own folder, the interpreter, its packages
-        # (labkit may be an editable install inside the repository) and the import path
-        needed = [box, Path(sys.prefix), Path(sys.base_prefix), Path(np.__file__).parent,
-                  *(Path(p) for p in sys.path if p)]
-        spec = importlib.util.find_spec("labkit")
-        if spec is not None and spec.origin:
-            needed.append(Path(spec.origin).parent)
-        hide = [str(Path(h).resolve()) for h in hide]
-        hide = [h for h in hide if not any(_within(n, Path(h)) for n in needed)]
-        nproc = limits.nproc + (0 if user is not None else _count_user_tasks(os.getuid()))
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(box),
-            "TMPDIR": str(box / "tmp"),
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "PYTHONHASHSEED": str(seed),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "MPLBACKEND": "Agg",
-            "LABKIT_SMOKE": "1",
-            "CUDA_VISIBLE_DEVICES": "",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "LC_ALL": "C.UTF-8",
-        }
-        log = open(box / "log.txt", "wb")  # child output goes to a file capped by RLIMIT_FSIZE
-        status_r, status_w = os.pipe()
+        cmd = [sys.executable, "-I", str(box / "_driver.py"), str(box)]
+        if jailed:
+            cmd = [bwrap, *_bwrap_base(box, limits.tmp_bytes), "--", *cmd]
+            isolation = "bubblewrap (allow-list file system; new PID, network, IPC, user " \
+                        "namespaces; private /tmp and /dev/shm)"
+        else:
+            isolation = "fallback (no namespaces for bubblewrap: " + (
+                "unprivileged user, network namespace, private folders hidden)"
+                if user is not None else "same user as the grader, rlimits only)")
+        if cgroup.active:
+            isolation += " + memory cgroup"
+        out["isolation"] = isolation
+        ev_r, ev_w = os.pipe()
+        env = dict(_env(box, seed, jailed), AUTOGRADER_EVENT_FD=str(ev_w))
+        log = open(box / "log.txt", "wb")
         start = time.monotonic()
         proc = subprocess.Popen(
-            [sys.executable, "-I", str(box / "_driver.py"), str(box)],
-            cwd=box,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_preexec(limits, user, hide, nproc, status_w),
-            pass_fds=(status_w,),
-            close_fds=True,
-        )
-        os.close(status_w)
+            cmd, cwd=box, env=env, stdin=subprocess.PIPE, stdout=log,
+            stderr=subprocess.STDOUT, pass_fds=(ev_w,), close_fds=True,
+            preexec_fn=_preexec(limits, user, cgroup, not jailed, hide))
+        os.close(ev_w)
         log.close()
-        crash = _watch(proc, box, calls, limits, start)
-        rc = proc.poll()
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        kill_descendants()
-        proc.wait()
-        elapsed = time.monotonic() - start
-        with os.fdopen(status_r, "rb") as fh:
-            isolation = [s for s in fh.read(256).decode(errors="replace").split(",") if s]
-        if crash is None and rc != 0:
-            if rc is not None and rc < 0:
-                known = -rc in signal.Signals._value2member_map_
-                sig = signal.Signals(-rc).name if known else str(-rc)
-                hint = " (CPU time limit)" if sig == "SIGXCPU" else ""
-                crash = {"type": "Killed", "message": f"the process was killed by {sig}{hint}",
-                         "where": ""}
-            else:
-                crash = {
-                    "type": "Exit",
-                    "message": f"the process exited with code {rc} after {elapsed:.1f} s "
-                    "(sys.exit/os._exit, or out of memory?)",
-                    "where": "",
-                }
-        if crash is None and rc == 0 and not (box / "out" / "cells.json").exists():
-            crash = {"type": "Exit", "message": "the process ended while running your definitions",
-                     "where": ""}
-        in_setup = not (box / "out" / "cells.json").exists()
-        if crash is not None and in_setup:
-            crash = dict(crash, message=crash["message"] + " (while running the notebook's "
-                         "imports and definitions, before any check)", setup=True)
-        crash_cell = None
-        if crash is not None and in_setup:
-            try:
-                crash_cell = int(_safe_read(box / "out" / "current_cell", 32).decode())
-            except Exception:
-                crash_cell = None
-        results = {}
-        for c in calls:
-            got = _read_call(box / "out" / c.id)
-            if got is not None:
-                results[c.id] = got
-        cell_errors = []
-        defined = None
-        try:
-            data = json.loads(_safe_read(box / "out" / "cells.json", MAX_JSON_BYTES))
-            for e in data.get("errors", [])[:50]:
-                cell_errors.append({k: str(e.get(k, ""))[:600]
-                                    for k in ("cell", "type", "message", "where")})
-            names = data.get("names")
-            if isinstance(names, list):
-                defined = [str(n)[:200] for n in names[:5000]]
-        except Exception:
-            pass
-        return _Once(results, cell_errors, isolation, _tail(box / "log.txt"), crash, crash_cell,
-                     defined)
+        events = _Events(ev_r)
+        out["crash"] = _converse(proc, events, box, calls, limits, deadline, start, out)
+        _finish(proc, cgroup, box, out)
+        os.close(ev_r)
+        return out
     finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
         kill_descendants()
-        shutil.rmtree(box, ignore_errors=True)
+        cgroup.close()
+        shutil.rmtree(outer, ignore_errors=True)
+
+
+def _converse(proc, events: _Events, box: Path, calls: list[Call], limits: Limits,
+              deadline: float, start: float, out: dict) -> dict | None:
+    """Drive the child through its set-up and calls; returns a crash description or None."""
+    setup_end = min(start + limits.setup_s, deadline)
+    try:
+        while True:  # set-up: statements, then "ready"
+            ev = events.next(setup_end)
+            if ev is None:
+                return _timeout(f"the set-up took longer than {setup_end - start:.0f} s"
+                                if setup_end < deadline else "the time budget ran out")
+            kind = ev.get("ev")
+            if kind == "start":
+                out["running"] = _int(ev.get("i"))
+            elif kind == "stmt":
+                i = _int(ev.get("i"))
+                if i is not None and isinstance(ev.get("error"), dict):
+                    e = ev["error"]
+                    out["errors"][i] = {k: str(e.get(k, ""))[:600]
+                                        for k in ("type", "message", "where")}
+                out["running"] = None
+            elif kind == "ready":
+                break
+        out["in_setup"] = False
+        for call in calls:
+            folder = box / "in" / call.id
+            folder.mkdir()
+            for key, arr in call.arrays.items():
+                np.save(folder / f"{key}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+            _chown_tree(folder)
+            line = json.dumps({"id": call.id, "probe": call.probe, "arrays": sorted(call.arrays),
+                               "params": call.params}) + "\n"
+            try:
+                proc.stdin.write(line.encode())
+                proc.stdin.flush()
+            except (BrokenPipeError, OSError):
+                raise EOFError from None
+            call_end = min(time.monotonic() + limits.call_s, deadline)
+            while True:
+                ev = events.next(call_end)
+                if ev is None:
+                    return _timeout(f"one check took longer than {limits.call_s:.0f} s"
+                                    if call_end < deadline else "the time budget ran out")
+                if ev.get("ev") == "done" and ev.get("call") == call.id:
+                    break
+            frozen = _descendants(os.getpid())
+            _signal_all(frozen, signal.SIGSTOP)
+            try:
+                got = read_call(box / "out" / call.id)
+            finally:
+                _signal_all(frozen, signal.SIGCONT)
+            out["results"][call.id] = got or CallResult(error={
+                "type": "InvalidOutput", "message": "the call left no result", "where": ""})
+        return None
+    except EOFError:
+        return _died(proc, start)
+
+
+def _died(proc, start: float) -> dict:
+    try:
+        rc = proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        rc = None
+    elapsed = time.monotonic() - start
+    if rc is not None and rc < 0:
+        known = -rc in signal.Signals._value2member_map_
+        sig = signal.Signals(-rc).name if known else str(-rc)
+        hint = " (CPU time limit)" if sig == "SIGXCPU" else ""
+        return {"type": "Killed", "message": f"the process was killed by {sig}{hint}",
+                "where": ""}
+    return {"type": "Exit", "message": f"the process ended after {elapsed:.1f} s without a "
+            "result (sys.exit/os._exit, a crash, or out of memory?)", "where": ""}
+
+
+def _finish(proc, cgroup: _Cgroup, box: Path, out: dict) -> None:
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        pass
+    if proc.poll() is None:
+        proc.kill()
+    kill_descendants()
+    if out["crash"] is not None and cgroup.oom():
+        out["crash"] = {"type": "MemoryError", "where": "",
+                        "message": "the process was killed: it used more memory than allowed"}
+    out["tail"] = _tail(box / "log.txt")
+
+
+def _chown_tree(folder: Path) -> None:
+    user = sandbox_user()
+    if user is None:
+        return
+    for p in [folder, *folder.rglob("*")]:
+        os.chown(p, user.pw_uid, user.pw_gid)
+
+
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

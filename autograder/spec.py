@@ -77,6 +77,7 @@ class GradingContext:
     references: dict[str, CallResult]
     static_errors: dict[str, str]  # exercise name -> why it cannot be graded
     notes: list[str]
+    exercises_seen: list[str] | None = None  # filled by a dry run: the exercises checks name
 
 
 class LabCase(unittest.TestCase):
@@ -88,6 +89,8 @@ class LabCase(unittest.TestCase):
     def exercise_ok(self, name: str) -> None:
         """Fail with the static reason (missing function, wrong signature, forbidden name)."""
         assert self.context is not None
+        if self.context.exercises_seen is not None:
+            self.context.exercises_seen.append(name)
         if name in self.context.static_errors:
             raise StudentError(self.context.static_errors[name])
 

@@ -30,7 +30,7 @@ from ag_helpers import (
 from autograder import notebook as nbmod
 from autograder.grade import compute_references, grade, save_references
 from autograder.labs import get_lab
-from autograder.sandbox import Call, run_calls
+from autograder.sandbox import Call, Job, run_job, sandbox_user
 
 LAB = get_lab("lab02")
 
@@ -86,12 +86,19 @@ def references(world_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def isolation(tmp_path_factory) -> list[str]:
-    """The sandbox layers this machine provides ('netns', 'hidden-paths', 'unprivileged-user')."""
+    """The sandbox layers this machine provides ('netns', 'hidden-paths', 'private-shm',
+    'unprivileged-user'), read from the isolation the jail reports."""
     probes = tmp_path_factory.mktemp("iso") / "probes.py"
     probes.write_text("def noop(ns, inputs):\n    return {}\n")
-    report = run_calls([], [Call("noop", "noop")], probes, hide=[str(probes.parent)])
+    report = run_job(Job("noop", [], [Call("noop", "noop", exercise="noop")]), probes,
+                     hide=[str(probes.parent)])
     assert report.results["noop"].ok, report.results["noop"].error
-    return report.isolation
+    layers = []
+    if sandbox_user() is not None:
+        layers += ["netns", "hidden-paths", "private-shm", "unprivileged-user"]
+    elif report.isolation.startswith("bubblewrap"):
+        layers += ["netns", "hidden-paths", "private-shm"]
+    return layers
 
 
 @pytest.fixture(scope="session")

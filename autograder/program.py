@@ -1,0 +1,330 @@
+"""The graded program of a submission: which top-level statements each exercise needs.
+
+A notebook is read statement by statement (each code cell parsed once; magics and shell lines
+dropped). For every exercise the grader runs, in notebook order, every import and the
+statements that bind the global names the exercise uses, transitively through the helpers,
+constants and classes those use, whatever their form: calls, comprehensions, lambdas,
+augmented assignments, ``with``/``try``/``if`` blocks, and later statements that mutate a needed
+name (``ACTS["gelu"] = nn.GELU``, ``LAYERS.append(...)``). Another exercise of the lab is never
+pulled in: the grader binds it to the reference implementation, so one wrong exercise costs only
+its own points. Statements no exercise needs (training loops, plots) never run; they are listed.
+
+Scopes come from the standard library's :mod:`symtable` (the compiler's own analysis): a name
+read inside a function body is resolved at call time (the notebook's last binding), a name read
+at module level or in a class body when the statement runs (the last binding before it).
+Odd but valid cells (NUL bytes, lone surrogates, nesting deeper than the parser allows) skip
+only that cell, with a note. Everything is linear in the notebook's size.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import builtins
+import re
+import symtable
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import nbformat
+
+MAX_SNIPPET = 40
+_MAGIC_RE = re.compile(r"^(\s*)[!%]")
+# cell magics whose body is ordinary Python (Colab users put %%capture on top of a cell)
+_PYTHON_CELL_MAGICS = ("capture", "time", "timeit")
+_PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError, OverflowError)
+_IMMEDIATE_SCOPES = {"listcomp", "setcomp", "dictcomp", "genexpr"}
+_BUILTINS = frozenset(dir(builtins)) | {"__name__", "__builtins__", "__file__", "__doc__",
+                                         "get_ipython", "display"}
+
+
+def drop_magics(source: str) -> str:
+    """Cell magics drop the whole cell (but ``%%capture``/``%%time``/``%%timeit`` keep their
+    Python body); line magics and shell lines become ``pass``. Valid Python is left alone."""
+    try:
+        ast.parse(source)
+        return source
+    except _PARSE_ERRORS:
+        pass
+    stripped = source.lstrip()
+    if stripped.startswith("%%"):
+        first, _, body = stripped.partition("\n")
+        if first[2:].split(" ")[0].strip() not in _PYTHON_CELL_MAGICS:
+            return ""
+        source = body
+    out = []
+    for line in source.splitlines():
+        m = _MAGIC_RE.match(line)
+        out.append(f"{m.group(1)}pass" if m else line)
+    return "\n".join(out)
+
+
+def snippet(text: str, limit: int = MAX_SNIPPET) -> str:
+    """First non-empty line of ``text``, shortened, safe to print (no backticks, no surrogates)."""
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    first = first.encode("utf-8", "replace").decode("utf-8").replace("`", "'")
+    first = "".join(c if c.isprintable() else "?" for c in first)
+    return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One top-level statement of a code cell, with the names it binds, reads and mutates."""
+
+    index: int  # position in the program (notebook order)
+    cell: int  # 1-based number among the notebook's code cells
+    line: int  # first line inside the cell
+    source: str
+    cell_start: str  # the cell's first line, to locate it as the student sees it
+    binds: frozenset[str]
+    uses_now: frozenset[str]  # read when the statement runs
+    uses_later: frozenset[str]  # read inside function bodies (resolved at call time)
+    mutates: frozenset[str]
+    is_import: bool
+    defines: str | None  # a top-level def/class name
+
+    @property
+    def where(self) -> str:
+        """``code cell 7 (starts with `def mean_iou(`)``, plus the line when not the first."""
+        cell = f"code cell {self.cell} (starts with `{self.cell_start}`)"
+        if self.line > 1 and snippet(self.source) != self.cell_start:
+            return f"{cell}, line {self.line} `{snippet(self.source)}`"
+        return cell
+
+    def padded(self) -> str:
+        """The source with blank lines in front, so tracebacks give the line in the cell."""
+        return "\n" * (self.line - 1) + self.source
+
+
+@dataclass
+class Program:
+    """Every analysable top-level statement of a notebook, plus notes on cells skipped."""
+
+    statements: list[Statement] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    _binders: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    _mutators: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    has_star_import: bool = False
+
+    def add(self, st: Statement) -> None:
+        self.statements.append(st)
+        for name in st.binds:
+            self._binders.setdefault(name, []).append(st.index)
+        for name in st.mutates:
+            self._mutators.setdefault(name, []).append(st.index)
+
+    # ------------------------------------------------------------------ queries
+
+    def binding(self, name: str, before: int | None = None) -> Statement | None:
+        """The last statement binding ``name`` (before position ``before`` when given)."""
+        ids = self._binders.get(name)
+        if not ids:
+            return None
+        if before is None:
+            return self.statements[ids[-1]]
+        k = bisect.bisect_left(ids, before)
+        return self.statements[ids[k - 1]] if k else None
+
+    def definition(self, name: str) -> ast.stmt | None:
+        """The AST of the last statement binding ``name`` when it is a def/class, else None."""
+        st = self.binding(name)
+        if st is None or st.defines != name:
+            return None
+        try:
+            node = ast.parse(st.source).body[0]
+        except _PARSE_ERRORS:
+            return None
+        return node if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                         ast.ClassDef)) else None
+
+    def defined_names(self) -> set[str]:
+        return {st.defines for st in self.statements if st.defines}
+
+    def imports(self) -> list[Statement]:
+        return [st for st in self.statements if st.is_import]
+
+    def needed(self, names: Iterable[str], *, stop: Iterable[str] = ()) -> list[Statement]:
+        """Statements (notebook order) that the objects ``names`` need: their final bindings,
+        what those read, transitively, and later statements mutating a needed name. Names in
+        ``stop`` (the other exercises) are not followed. Imports are not included here."""
+        stop = set(stop)
+        chosen: set[int] = set()
+        work: list[Statement] = []
+
+        def take(st: Statement | None) -> None:
+            if st is not None and st.index not in chosen and not st.is_import:
+                chosen.add(st.index)
+                work.append(st)
+
+        for name in names:
+            take(self.binding(name))
+        while work:
+            st = work.pop()
+            for name in st.uses_now - stop:
+                take(self.binding(name, before=st.index))
+            for name in st.uses_later - stop:
+                take(self.binding(name))
+            for name in st.binds:
+                if name in stop and st.defines == name:
+                    continue
+                for idx in self._mutators.get(name, ()):
+                    if idx > st.index and not self.statements[idx].is_import:
+                        take(self.statements[idx])
+        return [self.statements[i] for i in sorted(chosen)]
+
+    def unbound(self, statements: Iterable[Statement], *, also: Iterable[str] = ()) -> set[str]:
+        """Names read by ``statements`` that no statement of the program binds (the grader
+        will not have them: defined by a skipped cell, by ``exec`` or ``globals()``...)."""
+        if self.has_star_import:
+            return set()
+        known = set(self._binders) | _BUILTINS | set(also)
+        out: set[str] = set()
+        for st in statements:
+            out |= (st.uses_now | st.uses_later) - known
+        return out
+
+    def with_imports(self, statements: list[Statement]) -> list[Statement]:
+        """``statements`` plus the imports that bind a name they read (and star imports), in
+        notebook order."""
+        used: set[str] = set()
+        for st in statements:
+            used |= st.uses_now | st.uses_later
+        keep = {st.index for st in statements}
+        keep |= {st.index for st in self.imports()
+                 if st.binds & used or (self.has_star_import and not st.binds)}
+        return [self.statements[i] for i in sorted(keep)]
+
+    def program_for(self, exercise: str, exercises: Iterable[str]) -> list[Statement]:
+        """What the child grading ``exercise`` runs: the statements the exercise needs and the
+        imports they use, never another exercise's definition."""
+        others = set(exercises) - {exercise}
+        return self.with_imports(self.needed([exercise], stop=others))
+
+
+# ----------------------------------------------------------------------------- analysis
+
+
+def _segment(lines: list[str], node: ast.stmt) -> str:
+    """Source text of ``node`` (column offsets are UTF-8 byte offsets)."""
+    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+    start = lines[first].encode("utf-8", "surrogatepass")[node.col_offset:]
+    if first == last:
+        stop = (node.end_col_offset or 0) - node.col_offset
+        return start[:stop].decode("utf-8", "surrogatepass")
+    middle = lines[first + 1: last]
+    end = lines[last].encode("utf-8", "surrogatepass")[: node.end_col_offset or 0]
+    return "\n".join([start.decode("utf-8", "surrogatepass"), *middle,
+                      end.decode("utf-8", "surrogatepass")])
+
+
+def _scope_names(source: str) -> tuple[set[str], set[str], set[str]]:
+    """(binds, read now, read later) of a top-level statement, from :mod:`symtable`."""
+    top = symtable.symtable(source, "<statement>", "exec")
+    binds, now, later = set(), set(), set()
+    for sym in top.get_symbols():
+        name = sym.get_name()
+        if sym.is_imported() or sym.is_assigned() or sym.is_namespace():
+            binds.add(name)
+        if sym.is_referenced():
+            now.add(name)
+    stack = [(child, False) for child in top.get_children()]
+    while stack:
+        table, deferred = stack.pop()
+        kind = table.get_type()
+        kind = getattr(kind, "value", kind)  # an enum from Python 3.13 on
+        deferred = deferred or (kind == "function" and table.get_name() not in _IMMEDIATE_SCOPES)
+        for sym in table.get_symbols():
+            if sym.is_global() and sym.is_referenced():
+                (later if deferred else now).add(sym.get_name())
+        stack.extend((child, deferred) for child in table.get_children())
+    return binds, now, later
+
+
+def _base_name(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _mutated(stmt: ast.stmt) -> set[str]:
+    """Names whose object a module-level statement changes in place: ``N[k] = v``,
+    ``N.attr = v``, ``del N[k]``, ``N.method(...)`` (not inside function or class bodies)."""
+    out: set[str] = set()
+    stack: list[ast.AST] = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            if node is not stmt:
+                continue
+            # a decorated def/class at top level: only its decorators and defaults run now
+            stack.extend(getattr(node, "decorator_list", []))
+            continue
+        if isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(
+                node.ctx, (ast.Store, ast.Del)):
+            name = _base_name(node)
+            if name:
+                out.add(name)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            name = _base_name(node.func)
+            if name:
+                out.add(name)
+        stack.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _is_import(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return True
+    if isinstance(stmt, ast.Try):  # `try: import x / except ImportError: ...`
+        simple = (ast.Import, ast.ImportFrom, ast.Pass, ast.Expr)
+        return (all(isinstance(s, (ast.Import, ast.ImportFrom, ast.Pass)) for s in stmt.body)
+                and all(isinstance(s, simple) for h in stmt.handlers for s in h.body))
+    return False
+
+
+def build_program(nb: nbformat.NotebookNode) -> Program:
+    """Analyse every code cell once (see the module docstring)."""
+    prog = Program()
+    number = 0
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        number += 1
+        raw = cell.get("source", "")
+        if not isinstance(raw, str):
+            continue
+        start = snippet(raw)
+        where = f"code cell {number} (starts with `{start}`)"
+        try:
+            src = drop_magics(raw)
+            if not src.strip():
+                continue
+            tree = ast.parse(src)
+        except SyntaxError as exc:
+            prog.notes.append(f"{where}: syntax error at line {exc.lineno}: {exc.msg}; the "
+                              "grader skipped this cell.")
+            continue
+        except _PARSE_ERRORS as exc:
+            prog.notes.append(f"{where} could not be read ({type(exc).__name__}: "
+                              f"{snippet(str(exc), 80)}); the grader skipped this cell.")
+            continue
+        lines = src.splitlines() or [""]
+        for stmt in tree.body:
+            try:
+                text = _segment(lines, stmt)
+                binds, now, later = _scope_names(text)
+                mutates = _mutated(stmt) - binds
+            except _PARSE_ERRORS as exc:
+                prog.notes.append(f"{where}, line {stmt.lineno} could not be analysed "
+                                  f"({type(exc).__name__}); the grader skipped it.")
+                continue
+            if isinstance(stmt, ast.ImportFrom) and any(a.name == "*" for a in stmt.names):
+                prog.has_star_import = True
+            defines = stmt.name if isinstance(
+                stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else None
+            prog.add(Statement(
+                index=len(prog.statements), cell=number, line=stmt.lineno, source=text,
+                cell_start=start, binds=frozenset(binds), uses_now=frozenset(now - binds
+                if defines else now), uses_later=frozenset(later), mutates=frozenset(mutates),
+                is_import=_is_import(stmt), defines=defines))
+    return prog

@@ -1,0 +1,201 @@
+"""Run a submission's program exercise by exercise, within one time budget per submission.
+
+For each exercise of the lab, one jailed child (:func:`autograder.sandbox.run_job`) runs the
+imports and the statements that exercise needs (:mod:`autograder.program`), with every other
+exercise bound to the reference implementation, then that exercise's calls, visible ones first.
+The submission's budget (``course.toml`` ``[grader] budget_s``, default 360 s, well under
+Gradescope's 10 minutes) bounds everything: when it is spent, the calls left say in which
+exercise it ran out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+
+import nbformat
+
+from autograder.program import Program, build_program, snippet
+from autograder.sandbox import Call, CallResult, Job, Limits, run_job
+from autograder.spec import LabSpec
+
+DEFAULT_BUDGET_S = 360.0
+
+
+def budget_s() -> float:
+    """Wall-clock budget of one submission: ``$AUTOGRADER_BUDGET_S``, else course.toml."""
+    env = os.environ.get("AUTOGRADER_BUDGET_S")
+    if env:
+        return float(env)
+    try:
+        from autograder.config import REPO_ROOT
+
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            import tomli as tomllib
+        with open(REPO_ROOT / "course.toml", "rb") as fh:
+            return float(tomllib.load(fh).get("grader", {}).get("budget_s", DEFAULT_BUDGET_S))
+    except (OSError, ValueError, KeyError, ImportError):
+        return DEFAULT_BUDGET_S
+
+
+def grading_limits() -> Limits:
+    """Limits for graded children; ``AUTOGRADER_MEMORY_MB`` etc. override them (Gradescope
+    has 768 MB)."""
+    env = os.environ.get
+    return Limits(
+        setup_s=float(env("AUTOGRADER_SETUP_S", 90)),
+        call_s=float(env("AUTOGRADER_CALL_S", 20)),
+        memory_bytes=int(env("AUTOGRADER_MEMORY_MB", 1536)) << 20,
+    )
+
+
+def program_of_cells(cells: list[str]) -> Program:
+    """The program of a notebook given as its code cells' sources (the stored solution)."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in cells])
+    return build_program(nb)
+
+
+def code_cells(nb: nbformat.NotebookNode) -> list[str]:
+    return [c.source for c in nb.cells if c.get("cell_type") == "code"]
+
+
+@dataclass
+class Outcome:
+    """Everything the run produced, for the checks and the notes."""
+
+    results: dict[str, CallResult] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    isolation: str = ""
+    ran_out_in: str | None = None  # the exercise during which the budget was spent
+
+
+def _reference_for(solution: Program, exercise: str, names: list[str]) -> list[tuple]:
+    """The solution's statements for every exercise but ``exercise`` (imports included)."""
+    others = [n for n in names if n != exercise]
+    return [(st.index, f"reference {st.where}", st.padded())
+            for st in solution.with_imports(solution.needed(others))]
+
+
+def order_calls(calls: list[Call], visible: set[str]) -> list[Call]:
+    """Visible calls first (stable): a child sees a hidden input only after every visible
+    output is in the parent's hands."""
+    return [c for c in calls if c.id in visible] + [c for c in calls if c.id not in visible]
+
+
+def run_program(lab: LabSpec, program: Program, solution: Program, calls: list[Call], *,
+                skip: set[str] = frozenset(), visible: set[str] = frozenset(),
+                hide: list[str] | None = None, budget: float | None = None) -> Outcome:
+    """Run every exercise's calls (except those in ``skip``) against ``program``."""
+    names = [ex.name for ex in lab.exercises]
+    limits = grading_limits()
+    deadline = time.monotonic() + (budget if budget is not None else budget_s())
+    out = Outcome()
+    failed: dict[int, dict] = {}
+    for ex in lab.exercises:
+        ex_calls = order_calls([c for c in calls if c.exercise == ex.name], visible)
+        if not ex_calls or ex.name in skip:
+            continue
+        if time.monotonic() >= deadline:
+            for c in ex_calls:
+                out.results[c.id] = _not_run(out.ran_out_in)
+            continue
+        statements = program.program_for(ex.name, names)
+        job = Job(ex.name, [(st.index, st.where, st.padded()) for st in statements], ex_calls,
+                  reference=_reference_for(solution, ex.name, names),
+                  partners=[n for n in names if n != ex.name], forbidden=list(ex.forbidden))
+        report = run_job(job, lab.probes_file, limits=limits, deadline=deadline, hide=hide)
+        out.isolation = report.isolation or out.isolation
+        for index, err in report.statement_errors.items():
+            failed.setdefault(index, err)
+        for cid, res in report.results.items():
+            if not res.ok and res.error.get("type") == "NotRun" and out.ran_out_in is None \
+                    and time.monotonic() >= deadline:
+                out.ran_out_in = ex.name
+            out.results[cid] = _explain(res, program, failed, ex.name, out.ran_out_in)
+        if time.monotonic() >= deadline and out.ran_out_in is None:
+            out.ran_out_in = ex.name
+    out.notes += _statement_notes(program, failed)
+    return out
+
+
+def _not_run(where: str | None) -> CallResult:
+    return CallResult(error={"type": "NotRun", "where": "", "message": (
+        "not run: the time budget of this submission was spent" +
+        (f" in `{where}`" if where else ""))})
+
+
+_NAME_RE = re.compile(r"name '([A-Za-z_][A-Za-z0-9_]*)' is not defined")
+
+
+def _explain(res: CallResult, program: Program, failed: dict[int, dict], exercise: str,
+             ran_out_in: str | None) -> CallResult:
+    """Name the statement behind a NameError (it failed, or the grader does not run it)."""
+    if res.ok:
+        return res
+    err = dict(res.error)
+    if err.get("type") == "NotRun" and ran_out_in and "spent" in err.get("message", ""):
+        err["message"] = f"not run: the time budget of this submission was spent in `{ran_out_in}`"
+    m = _NAME_RE.search(err.get("message", ""))
+    if err.get("type") == "NameError" and m:
+        st = program.binding(m.group(1))
+        if st is None:
+            err["message"] += (f" (no top-level statement of the notebook defines "
+                               f"`{m.group(1)}`; the grader runs only the notebook's top-level "
+                               "statements that the exercise needs)")
+        elif st.index in failed:
+            f = failed[st.index]
+            err["message"] += (f" (`{m.group(1)}` is defined by {st.where}, which failed: "
+                               f"{f.get('type')}: {f.get('message', '')[:200]})")
+    return CallResult(values=res.values, arrays=res.arrays, error=err)
+
+
+def _statement_notes(program: Program, failed: dict[int, dict]) -> list[str]:
+    notes = []
+    for index in sorted(failed):
+        st = program.statements[index] if index < len(program.statements) else None
+        err = failed[index]
+        where = (f"code cell {st.cell}: `{snippet(st.source, 60)}`" if st is not None
+                 else f"statement {index}")
+        notes.append(f"{where} failed: {err.get('type', 'Error')}"
+                     + (f": {err['message'][:200]}" if err.get("message") else "")
+                     + "; the rest of the cell ran.")
+    return notes
+
+
+def skipped_note(lab: LabSpec, program: Program) -> str | None:
+    """Which top-level statements no exercise needs (the grader does not run them)."""
+    names = [ex.name for ex in lab.exercises]
+    used: set[int] = set()
+    for ex in lab.exercises:
+        used |= {st.index for st in program.program_for(ex.name, names)}
+    skipped = [st for st in program.statements if st.index not in used]
+    if not skipped:
+        return None
+    cells: dict[int, list] = {}
+    for st in skipped:
+        cells.setdefault(st.cell, []).append(st)
+    parts = [f"code cell {c} (`{snippet(sts[0].source)}`"
+             + (f" and {len(sts) - 1} more" if len(sts) > 1 else "") + ")"
+             for c, sts in list(cells.items())[:30]]
+    more = f" and {len(cells) - 30} more cells" if len(cells) > 30 else ""
+    return ("Not run by the grader (no exercise needs them): " + ", ".join(parts) + more + ".")
+
+
+def unbound_notes(lab: LabSpec, program: Program) -> list[str]:
+    """Exercises that use a name no top-level statement binds (the grader will not have it)."""
+    names = [ex.name for ex in lab.exercises]
+    notes = []
+    for ex in lab.exercises:
+        if program.binding(ex.name) is None:
+            continue
+        missing = program.unbound(program.needed([ex.name], stop=set(names) - {ex.name}),
+                                  also=names)
+        if missing:
+            notes.append(f"`{ex.name}` uses {', '.join(sorted(missing)[:8])}, which no top-level "
+                         "statement of the notebook defines: the grader will not have "
+                         + ("it." if len(missing) == 1 else "them."))
+    return notes
