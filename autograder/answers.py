@@ -97,12 +97,21 @@ def _clean(text: str) -> str | None:
     return text or None
 
 
-def answers_of(nb, questions: list[Question]) -> tuple[list[str | None], list[str]]:
-    """Each question's answer in a submitted notebook (None: not answered), plus notes."""
+def given_markdown(master) -> set[str]:
+    """The markdown the student copy already holds (never a student's answer)."""
+    return {c.source.strip() for c in nbmod.make_student(master).cells
+            if c.cell_type == "markdown"}
+
+
+def answers_of(nb, questions: list[Question], given: set[str] = frozenset()
+               ) -> tuple[list[str | None], list[str]]:
+    """Each question's answer in a submitted notebook (None: not answered), plus notes.
+    ``given``: markdown of the student copy (see :func:`given_markdown`), never taken for an
+    answer written below the answer cell."""
     notes: list[str] = []
     found: list[tuple[str, str | None]] = []  # (key, answer)
     cells = nb.cells
-    keys = {q.key for q in questions}
+    keys = {q.key for q in questions} | set(given)
     for i, cell in enumerate(cells):
         if cell.cell_type != "markdown" or nbmod.ANSWER_TAG not in _tags(cell):
             continue
@@ -202,7 +211,8 @@ def answers(lab_id: str, export_dir: Path, out: Path, *, anonymize: bool = False
             pdf: bool = True) -> Written:
     """Collect every submission's free-text answers into ``out`` (see module docstring)."""
     lab = get_lab(lab_id)
-    questions = questions_of(nbmod.read_notebook(lab.master_path))
+    master = nbmod.read_notebook(lab.master_path)
+    questions, given = questions_of(master), given_markdown(master)
     if not questions:
         raise ValueError(f"{lab.master_path} has no markdown cell tagged '{nbmod.ANSWER_TAG}'")
     students = []
@@ -216,7 +226,7 @@ def answers(lab_id: str, export_dir: Path, out: Path, *, anonymize: bool = False
         except nbmod.NotebookError as exc:
             students.append(StudentAnswers(sub, shown, [None] * len(questions), [str(exc)]))
             continue
-        got, notes = answers_of(nb, questions)
+        got, notes = answers_of(nb, questions, given)
         students.append(StudentAnswers(sub, shown, got, notes))
     students.sort(key=lambda s: s.shown_as.lower())
 

@@ -60,8 +60,8 @@ def _submission_folders(export_dir: Path) -> list[Path]:
                      if p.is_dir() and not p.name.startswith((".", "_")))
     if not folders and not (export_dir / METADATA).exists():
         return []
-    if len(folders) == 1 and not (export_dir / METADATA).exists() and not any(
-            folders[0].glob("*.ipynb")):
+    if len(folders) == 1 and not (export_dir / METADATA).exists() and (
+            folders[0] / METADATA).exists():
         return _submission_folders(folders[0])  # the zip's own top folder
     return folders
 

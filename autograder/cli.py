@@ -36,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command in GRADING_WEEK:
-        return GRADING_WEEK[args.command](args)
+        try:
+            return GRADING_WEEK[args.command](args)
+        except (FileNotFoundError, ValueError) as exc:  # a missing input: say what to do
+            print(f"{args.command}: {exc}", file=sys.stderr)
+            return 2
     if args.command == "assign":
         from autograder.assign import assign
 

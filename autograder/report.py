@@ -11,7 +11,9 @@ beside it and ``OUT/report.json``:
 * per check: pass rate (full points) and the **fail rate among students who pass every other
   check of its section**. A check that most of those students still fail is flagged: either it
   tests something the others do not (look at the students' code) or, more likely, it is broken.
-  Flagged when that rate is at least ``FLAG_RATE`` over at least ``FLAG_MIN`` such students.
+  Flagged when that rate is at least ``FLAG_RATE`` over at least ``FLAG_MIN`` such students. The
+  rates of the other checks are then computed again without the flagged ones (a check that fails
+  everyone would otherwise leave no student who "passes the rest" of its section).
 """
 
 from __future__ import annotations
@@ -124,10 +126,8 @@ def analyse(lab_id: str, results: dict[str, dict], missing: list[str]) -> ItemAn
     by_section: dict[str, list[str]] = {}
     for n in numbers:
         by_section.setdefault(_section_of(n), []).append(n)
-    checks = []
-    for n in numbers:
-        section = by_section[_section_of(n)]
-        others = [m for m in section if m != n]
+    def check_stats(n: str, ignore: set[str]) -> CheckStats:
+        others = [m for m in by_section[_section_of(n)] if m != n and m not in ignore]
         graded = [s for s in results if n in passed[s]]
         ok_rest = [s for s in graded if others and all(passed[s].get(m, False) for m in others)]
         c = CheckStats(n, info[n]["name"], _section_of(n), info[n]["max"], info[n]["visibility"],
@@ -135,11 +135,16 @@ def analyse(lab_id: str, results: dict[str, dict], missing: list[str]) -> ItemAn
                        others_pass=len(ok_rest),
                        others_pass_failed=sum(not passed[s][n] for s in ok_rest))
         c.flagged = c.others_pass >= FLAG_MIN and c.conditional_fail_rate >= FLAG_RATE
-        checks.append(c)
+        return c
+
+    # two passes: a broken check fails everyone, which would hide its section's other checks
+    first = {n: check_stats(n, set()) for n in numbers}
+    broken = {n for n, c in first.items() if c.flagged}
+    checks = [first[n] if n in broken else check_stats(n, broken) for n in numbers]
     sections = []
     for sec, nums in by_section.items():
         prefixes = Counter(info[n]["name"].split(":")[0].strip() for n in nums if ":" in info[n]["name"])
-        title = prefixes.most_common(1)[0][0] if prefixes else f"section {sec}"
+        title = prefixes.most_common(1)[0][0] if prefixes else info[nums[0]]["name"][:40]
         sections.append(SectionStats(sec, title, sum(info[n]["max"] for n in nums),
                                      [sum(points[s].get(n, 0.0) for n in nums) for s in results]))
     totals = [float(data.get("score", sum(points[s].values()))) for s, data in results.items()]

@@ -36,7 +36,7 @@ from copydetect.utils import highlight_overlap
 
 from autograder import notebook as nbmod
 from autograder import pages
-from autograder.answers import answers_of, questions_of
+from autograder.answers import answers_of, given_markdown, questions_of
 from autograder.classlist import Submission, read_export
 from autograder.labs import get_lab
 
@@ -116,7 +116,7 @@ def similarity(lab_id: str, export_dir: Path, out: Path, *, top: int = 20) -> Si
     lab = get_lab(lab_id)
     master = nbmod.read_notebook(lab.master_path)
     starter = definitions(nbmod.make_student(master))
-    questions = questions_of(master)
+    questions, given = questions_of(master), given_markdown(master)
     exercises = [ex.name for ex in lab.exercises]
     subs: list[Submission] = read_export(export_dir, lab.notebook_name)
     code: dict[str, dict[str, str]] = {}
@@ -131,7 +131,7 @@ def similarity(lab_id: str, export_dir: Path, out: Path, *, top: int = 20) -> Si
             continue
         defs = definitions(nb)
         code[sub.id] = {e: defs[e] for e in exercises if e in defs}
-        texts[sub.id], _ = answers_of(nb, questions)
+        texts[sub.id], _ = answers_of(nb, questions, given)
 
     code_fp: dict[str, dict[str, CodeFingerprint]] = {}
     for e in exercises:
