@@ -194,14 +194,6 @@ def denormalize(
     return (images * s + m).clamp(0.0, 1.0)
 
 
-def colorize(mask: torch.Tensor | np.ndarray, palette: Sequence[Sequence[int]]) -> np.ndarray:
-    """Class-id mask (H,W) -> uint8 RGB array (H,W,3) using ``palette``; 255 and unknown ids -> black."""
-    m = np.asarray(mask.cpu() if isinstance(mask, torch.Tensor) else mask).astype(np.int64)
-    lut = np.zeros((256, 3), dtype=np.uint8)
-    lut[: len(palette)] = np.asarray(palette, dtype=np.uint8)
-    return lut[np.clip(m, 0, 255)]
-
-
 # ---------------------------------------------------------------- modalities
 
 

@@ -20,7 +20,6 @@ from labkit.data.transforms import (
     Resize,
     ToModality,
     ToTensor,
-    colorize,
     denormalize,
     detection_collate,
     detection_transforms,
@@ -207,10 +206,3 @@ def test_detection_collate():
     images, targets = detection_collate(batch)
     assert isinstance(images, list) and [im.shape[1] for im in images] == [4, 6]
     assert targets[1]["boxes"].shape == (1, 4)
-
-
-def test_colorize():
-    mask = torch.tensor([[0, 1], [2, 255]])
-    rgb = colorize(mask, [(1, 2, 3), (4, 5, 6), (7, 8, 9)])
-    assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8
-    assert rgb[1, 0].tolist() == [7, 8, 9] and rgb[1, 1].tolist() == [0, 0, 0]
