@@ -33,10 +33,11 @@ def test_cutmix_without_clone_loses_only_the_cutmix_checks(grade_mutant):
     assert lost == {"5"}, results["tests"]
 
 
-def test_swapped_queries_and_keys_fail_the_attention_checks(grade_mutant):
+def test_swapped_queries_and_keys_lose_only_the_attention_checks(grade_mutant):
+    # EncoderBlock, ViT and the rollout pipeline are graded with the reference attention
     results, lost = grade_mutant("lab06", "q, k, v = qkv.permute(2, 0, 3, 1, 4)",
                                  "k, q, v = qkv.permute(2, 0, 3, 1, 4)")
-    assert {"2", "3", "4"} <= lost <= {"2", "3", "4", "7"}, results["tests"]
+    assert lost == {"2"}, results["tests"]
 
 
 def test_reference_results_are_labelled_as_a_pipeline_check():
