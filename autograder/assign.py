@@ -5,8 +5,12 @@ For each lab with checks, from ``labs/labNN_topic/labNN_topic.ipynb``:
 * ``dist/student/labs/labNN_topic/labNN_topic.ipynb``: Colab badge + labkit install cell first,
   solutions stubbed, answers prompted, instructor cells removed, outputs cleared; assets copied;
 * ``dist/solutions/labs/labNN_topic/labNN_topic.ipynb``: markers removed, outputs cleared;
-* ``dist/autograder/labNN.zip``: ``setup.sh``, ``run_autograder``, the labkit wheel and the
+* ``dist/autograder/labNN.zip``: ``setup.sh``, ``run_autograder``, the labkit wheel (rebuilt
+  from a clean copy of the source unless the one in ``dist/`` provably matches it) and the
   reference outputs computed by running the solution through every check input.
+
+``build_public`` (``python -m autograder public``, after the website build) then writes
+``dist/public/``: what the public repository holds (labkit, student notebooks, website).
 
 The build refuses (exit 1, message naming the cell) when a marker is unbalanced, a stub has no
 solution, an exercise has no solution region, the solution copy does not earn full marks, or the
@@ -16,9 +20,11 @@ student copy fails with anything but ``NotImplementedError``.
 from __future__ import annotations
 
 import ast
+import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -93,25 +99,180 @@ def _defines(source: str, name: str) -> bool:
     return any(isinstance(s, (ast.FunctionDef, ast.ClassDef)) and s.name == name for s in tree.body)
 
 
-def build_wheel(dist: Path) -> Path:
-    """The labkit wheel in ``dist/`` (built when missing)."""
-    wheels = sorted(dist.glob("labkit-*.whl"))
-    if wheels:
-        return wheels[-1]
+# ----------------------------------------------------------------------------- labkit wheel
+
+PACKAGES = ("labkit", "autograder")
+WHEEL_METADATA_INPUTS = ("pyproject.toml", "README.md")  # what setuptools reads besides code
+
+
+def package_files(root: Path = REPO_ROOT, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
+    """The files a wheel of ``packages`` must hold: every ``.py`` file of every package folder
+    (a folder with ``__init__.py``, as setuptools' ``packages.find`` sees them)."""
+    out: dict[str, Path] = {}
+    for pkg in packages:
+        for path in sorted((root / pkg).rglob("*.py")):
+            rel = path.relative_to(root)
+            if "__pycache__" in rel.parts:
+                continue
+            if all((root.joinpath(*rel.parts[:i]) / "__init__.py").is_file()
+                   for i in range(1, len(rel.parts))):
+                out[rel.as_posix()] = path
+    return out
+
+
+def _inputs_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for name in WHEEL_METADATA_INPUTS:
+        path = root / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b""))
+    return digest.hexdigest()
+
+
+def wheel_stale_reason(wheel: Path, root: Path = REPO_ROOT) -> str | None:
+    """Why ``wheel`` is not the current source (None when it provably is): every package file
+    byte for byte, no file that the source no longer has, and the same metadata inputs
+    (``pyproject.toml``, ``README.md``; digest in ``<wheel>.inputs``, written by the build)."""
+    sidecar = wheel.with_name(wheel.name + ".inputs")
+    if not sidecar.is_file() or sidecar.read_text().strip() != _inputs_digest(root):
+        return "pyproject.toml or README.md changed since it was built (or it was not built here)"
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            inside = {n: zf.read(n) for n in zf.namelist()
+                      if not n.split("/")[0].endswith(".dist-info")}
+    except (zipfile.BadZipFile, OSError) as exc:
+        return f"not a readable wheel ({exc})"
+    expected = package_files(root)
+    for name, path in expected.items():
+        if name not in inside:
+            return f"{name} is missing from it"
+        if inside[name] != path.read_bytes():
+            return f"{name} differs from the source"
+    extra = sorted(set(inside) - set(expected))
+    return f"{extra[0]} is in it but no longer in the source" if extra else None
+
+
+def build_wheel(dist: Path, root: Path = REPO_ROOT) -> Path:
+    """The labkit wheel in ``dist/``, proven current (see :func:`wheel_stale_reason`) or rebuilt
+    from a clean copy of the source (setuptools' ``build/`` folder can hold deleted files)."""
     dist.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(dist), str(REPO_ROOT)],
-        check=True,
-    )
-    return sorted(dist.glob("labkit-*.whl"))[-1]
+    for wheel in sorted(dist.glob("labkit-*.whl")):
+        if wheel_stale_reason(wheel, root) is None:
+            return wheel
+    for old in list(dist.glob("labkit-*.whl")) + list(dist.glob("labkit-*.whl.inputs")):
+        old.unlink()
+    with tempfile.TemporaryDirectory(prefix="labkit-wheel-") as tmp:
+        src = Path(tmp) / "src"
+        src.mkdir()
+        for name in WHEEL_METADATA_INPUTS:
+            if (root / name).is_file():
+                shutil.copy2(root / name, src / name)
+        for rel, path in package_files(root).items():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, src / rel)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+             "-w", str(dist), str(src)],
+            check=True,
+        )
+    wheel = sorted(dist.glob("labkit-*.whl"))[-1]
+    wheel.with_name(wheel.name + ".inputs").write_text(_inputs_digest(root) + "\n")
+    reason = wheel_stale_reason(wheel, root)
+    if reason is not None:
+        raise AssignError(f"the wheel just built from {root} does not match it: {reason}")
+    return wheel
+
+
+# ----------------------------------------------------------------------------- public release
+
+PUBLIC_PACKAGES_FIND = 'include = ["labkit*", "autograder*"]'
+STUDENT_SECTION = ("## For students", "## For instructors")  # README section for the public one
+
+
+def public_readme(root: Path, cfg: CourseConfig, labs: list[str]) -> str:
+    """README of the public repository: the lab list with Colab links and the students' section
+    of this repository's README (one source for both)."""
+    text = (root / "README.md").read_text(encoding="utf-8")
+    start, end = text.find(STUDENT_SECTION[0]), text.find(STUDENT_SECTION[1])
+    if start < 0 or end < start:
+        raise AssignError(f"README.md needs a '{STUDENT_SECTION[0]}' section followed by "
+                          f"'{STUDENT_SECTION[1]}': it becomes the public README")
+    rows = "\n".join(f"| {lab} | [Open in Colab]({cfg.colab_url(f'labs/{lab}/{lab}.ipynb')}) |"
+                      for lab in labs)
+    return (f"# {cfg.title}\n\nThe course library `labkit`, the lab notebooks and the course "
+            "website (`docs/`). Generated by `make course` from the course's private repository: "
+            "do not edit this repository by hand.\n\n"
+            f"| lab | notebook |\n|---|---|\n{rows}\n\n{text[start:end].rstrip()}\n")
+
+
+def build_public(dist: Path, root: Path = REPO_ROOT, cfg: CourseConfig | None = None) -> Path:
+    """``dist/public/``: exactly what the public repository (course.toml ``repository``) holds.
+
+    ``labkit/`` and a ``pyproject.toml`` that packages only labkit (what the notebooks'
+    ``%pip install "labkit @ git+REPOSITORY@RELEASE_REF"`` installs), ``environment.yml``,
+    ``labs/`` (the student copies from ``dist/student``, at the paths of the Colab links),
+    ``docs/`` (the website from ``dist/site``, servable by GitHub Pages) and a README. Nothing of
+    ``autograder/`` (checks, hidden checks, probes), no master notebook, no solution copy, no
+    references. Push it to the ``student_branch`` of the public repository and tag it
+    ``release_ref``.
+    """
+    cfg = cfg or load_config()
+    student, site, out = dist / "student" / "labs", dist / "site", dist / "public"
+    if not student.is_dir():
+        raise AssignError(f"no student notebooks in {student}: run `python -m autograder assign` "
+                          "first (`make course` runs everything)")
+    if not (site / "index.html").is_file():
+        raise AssignError(f"no website in {site}: run `python book/build_site.py --out {site}` "
+                          "first (`make course` runs everything)")
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    if PUBLIC_PACKAGES_FIND not in pyproject:
+        raise AssignError(f"pyproject.toml no longer has `{PUBLIC_PACKAGES_FIND}`: update "
+                          "autograder.assign.build_public to package labkit alone")
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for rel, path in package_files(root, ("labkit",)).items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, out / rel)
+    (out / "pyproject.toml").write_text(
+        pyproject.replace(PUBLIC_PACKAGES_FIND, 'include = ["labkit*"]'), encoding="utf-8")
+    shutil.copy2(root / "environment.yml", out / "environment.yml")
+    junk = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+    shutil.copytree(student, out / "labs", ignore=junk)
+    shutil.copytree(site, out / "docs", ignore=junk)
+    (out / "docs" / ".nojekyll").touch()  # serve _static/ and _images/ as they are
+    labs = sorted(p.name for p in (out / "labs").iterdir() if p.is_dir())
+    (out / "README.md").write_text(public_readme(root, cfg, labs), encoding="utf-8")
+    problems = public_problems(out)
+    if problems:
+        shutil.rmtree(out)
+        raise AssignError("dist/public would publish private material:\n  " + "\n  ".join(problems))
+    return out
+
+
+def public_problems(public: Path) -> list[str]:
+    """Build-time guard on a public tree: private file kinds and solution markers."""
+    problems = []
+    for path in sorted(public.rglob("*")):
+        rel = path.relative_to(public).as_posix()
+        if path.is_dir():
+            if path.name == "autograder":
+                problems.append(f"{rel}/: the grader (checks, hidden checks) is private")
+            continue
+        if path.suffix == ".npz" or path.name in ("checks.py", "probes.py"):
+            problems.append(f"{rel}: grading material")
+        elif path.suffix in (".py", ".ipynb"):  # the site's pages: tests/book/test_book_leaks.py
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if nbmod.BEGIN in text or nbmod.END in text:
+                problems.append(f"{rel}: contains a solution marker")
+    return problems
 
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope autograder set-up (Ubuntu 22.04 base image; runs once, with internet).
 set -euo pipefail
 apt-get update -q
-apt-get install -y -q python3 python3-pip
+# bubblewrap: the grader jails student code with bwrap when the kernel allows it
+apt-get install -y -q python3 python3-pip bubblewrap
 # The unprivileged account that runs student code.
 id sandbox >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin sandbox
 python3 -m pip install -q --upgrade pip
