@@ -36,12 +36,14 @@ sandbox-path:
 test: install browser sandbox-path
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# assign rebuilds the labkit wheel whenever the source changed; public (last) assembles
+# dist/public/, the only thing that goes to the public repository.
 course: install sandbox-path
-	rm -f dist/labkit-*.whl
-	$(PY) -m pip wheel --no-deps --no-build-isolation -q -w dist .
 	$(PY) -m autograder assign --out dist
-	@if [ -f book/build_site.py ]; then $(PY) book/build_site.py --out dist/site; fi
-	@echo "== course built in dist/: wheel, student/, solutions/, autograder/*.zip, site/"
+	$(PY) book/build_site.py --out dist/site
+	$(PY) -m autograder public --dist dist
+	@echo "== course built in dist/: labkit wheel, student/, solutions/, autograder/*.zip, site/"
+	@echo "== dist/public/ is the public repository's content (see book/instructor_guide.md)"
 
 clean:
 	rm -rf dist build book/_build .pytest_cache
