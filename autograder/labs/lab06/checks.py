@@ -290,8 +290,9 @@ class CutMixChecks(LabCase):
         if not np.array_equal(a.get("targets_after"), targets):
             raise StudentError("cutmix modified its input targets in place.")
         mixed, ta, tb, lams = (a.get(k) for k in ("mixed", "targets_a", "targets_b", "lam"))
-        draws = 0 if lams is None else len(lams)
-        if draws == 0 or any(x is None or len(x) != draws for x in (mixed, ta, tb)):
+        draws = 0 if lams is None or lams.ndim != 1 else len(lams)
+        if draws == 0 or any(x is None or x.ndim < 1 or len(x) != draws
+                             for x in (mixed, ta, tb)):
             raise StudentError("cutmix must return (mixed_images, targets_a, targets_b, lam).")
         boxes, kept = [], []
         for i in range(draws):
