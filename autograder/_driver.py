@@ -187,22 +187,27 @@ def _run_statements(statements, ns, report):
                 raise
 
 
-def main(box):
-    os.chdir(box)
-    with _open("request.json") as fh:
+def _readline(fd):
+    """One line from ``fd``, read byte by byte: nothing beyond it is consumed (the zygote
+    and its children share stdin)."""
+    data = bytearray()
+    while True:
+        ch = os.read(fd, 1)
+        if not ch:
+            return None if not data else bytes(data)
+        if ch == b"\n":
+            return bytes(data)
+        data += ch
+
+
+def exercise(box, folder, probes, np):
+    """A forked child: one exercise's statements, then its calls until stdin closes."""
+    os.chdir(folder)
+    with _open(os.path.join(folder, "request.json")) as fh:
         request = _loads(fh.read())
     seed = int(request.get("seed", 0))
     _seed(seed)
-    _load("probe_utils", os.path.join(box, "probe_utils.py"))
-    probes = _load("_probes", os.path.join(box, "probes.py"))
-    import numpy as np
-
     _save = np.save
-    sys.meta_path.insert(0, _Block(["autograder"], "the autograder package cannot be imported "
-                                   "while grading"))
-    for name in [m for m in sys.modules if m == "autograder" or m.startswith("autograder.")]:
-        del sys.modules[name]
-
     # the reference implementation of every other exercise, in its own namespace
     ref_ns = {"__name__": "__reference__", "__builtins__": __builtins__}
     _run_statements(request.get("reference", []), ref_ns, report=False)
@@ -218,19 +223,24 @@ def main(box):
     _flush()
     _event({"ev": "ready"})
 
-    for line in sys.stdin:
+    while True:
+        line = _readline(0)
+        if line is None:
+            break
         call = _loads(line)
+        if call.get("end"):
+            break
         cid = str(call["id"])
         try:
-            os.chdir(box)
+            os.chdir(folder)
         except OSError:
             pass
-        folder = os.path.join(box, "out", cid)
-        os.makedirs(folder, exist_ok=True)
+        out = os.path.join(folder, "out", cid)
+        os.makedirs(out, exist_ok=True)
         _seed(seed)
         try:
-            inputs = {key: np.load(os.path.join(box, "in", cid, key + ".npy"), allow_pickle=False)
-                      for key in call.get("arrays", [])}
+            inputs = {key: np.load(os.path.join(folder, "in", cid, key + ".npy"),
+                                   allow_pickle=False) for key in call.get("arrays", [])}
             result = getattr(probes, call["probe"])(ns, inputs, **call.get("params", {}))
             if not isinstance(result, dict):
                 raise TypeError("probe returned a non-dict")
@@ -239,16 +249,55 @@ def main(box):
                 if isinstance(value, np.ndarray):
                     if value.dtype == object:
                         raise TypeError(f"output '{key}' is not numeric")
-                    _save(os.path.join(folder, f"{key}.npy"), value, allow_pickle=False)
+                    _save(os.path.join(out, f"{key}.npy"), value, allow_pickle=False)
                     arrays.append(key)
                 else:
                     plain[key] = value
             plain["__arrays__"] = arrays
-            _write_json(os.path.join(folder, "result.json"), plain)
+            _write_json(os.path.join(out, "result.json"), plain)
         except BaseException as exc:  # noqa: BLE001 - report anything, including SystemExit
-            _write_json(os.path.join(folder, "error.json"), _short(exc))
+            _write_json(os.path.join(out, "error.json"), _short(exc))
         _flush()
         _event({"ev": "done", "call": cid})
+
+
+def main(box):
+    """The zygote: trusted imports once, then one forked child per exercise on request."""
+    os.chdir(box)
+    _seed(0)
+    _load("probe_utils", os.path.join(box, "probe_utils.py"))
+    probes = _load("_probes", os.path.join(box, "probes.py"))
+    import numpy as np
+
+    sys.meta_path.insert(0, _Block(["autograder"], "the autograder package cannot be imported "
+                                   "while grading"))
+    for name in [m for m in sys.modules if m == "autograder" or m.startswith("autograder.")]:
+        del sys.modules[name]
+    try:  # children may not ptrace the zygote or read its memory (same user)
+        import ctypes
+
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except Exception:  # noqa: BLE001
+        pass
+    _flush()
+    _event({"ev": "zready", "pid": os.getpid()})
+    while True:
+        line = _readline(0)
+        if line is None:
+            return
+        name = _loads(line).get("fork", "")
+        folder = os.path.join(box, os.path.basename(str(name)))
+        pid = os.fork()
+        if pid == 0:
+            try:
+                exercise(box, folder, probes, np)
+            except BaseException as exc:  # noqa: BLE001 - the set-up itself failed
+                _event({"ev": "fatal", "error": _short(exc)})
+            _flush()
+            os._exit(0)
+        _event({"ev": "forked", "pid": pid})
+        _, status = os.waitpid(pid, 0)
+        _event({"ev": "exited", "status": status})
 
 
 if __name__ == "__main__":

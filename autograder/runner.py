@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import nbformat
 
 from autograder.program import Program, build_program, snippet
-from autograder.sandbox import Call, CallResult, Job, Limits, run_job
+from autograder.sandbox import Call, CallResult, Job, Limits, Session
 from autograder.spec import LabSpec
 
 DEFAULT_BUDGET_S = 360.0
@@ -90,10 +90,18 @@ def run_program(lab: LabSpec, program: Program, solution: Program, calls: list[C
                 skip: set[str] = frozenset(), visible: set[str] = frozenset(),
                 hide: list[str] | None = None, budget: float | None = None) -> Outcome:
     """Run every exercise's calls (except those in ``skip``) against ``program``."""
-    names = [ex.name for ex in lab.exercises]
     limits = grading_limits()
     deadline = time.monotonic() + (budget if budget is not None else budget_s())
     out = Outcome()
+    with Session(lab.probes_file, limits=limits, deadline=deadline, hide=hide) as session:
+        failed = _run_exercises(lab, program, solution, calls, skip, visible, session, out)
+    out.notes += _statement_notes(program, failed)
+    return out
+
+
+def _run_exercises(lab, program, solution, calls, skip, visible, session, out) -> dict:
+    names = [ex.name for ex in lab.exercises]
+    deadline = session.deadline
     failed: dict[int, dict] = {}
     for ex in lab.exercises:
         ex_calls = order_calls([c for c in calls if c.exercise == ex.name], visible)
@@ -107,7 +115,7 @@ def run_program(lab: LabSpec, program: Program, solution: Program, calls: list[C
         job = Job(ex.name, [(st.index, st.where, st.padded()) for st in statements], ex_calls,
                   reference=_reference_for(solution, ex.name, names),
                   partners=[n for n in names if n != ex.name], forbidden=list(ex.forbidden))
-        report = run_job(job, lab.probes_file, limits=limits, deadline=deadline, hide=hide)
+        report = session.run_job(job)
         out.isolation = report.isolation or out.isolation
         for index, err in report.statement_errors.items():
             failed.setdefault(index, err)
@@ -118,8 +126,7 @@ def run_program(lab: LabSpec, program: Program, solution: Program, calls: list[C
             out.results[cid] = _explain(res, program, failed, ex.name, out.ran_out_in)
         if time.monotonic() >= deadline and out.ran_out_in is None:
             out.ran_out_in = ex.name
-    out.notes += _statement_notes(program, failed)
-    return out
+    return failed
 
 
 def _not_run(where: str | None) -> CallResult:

@@ -611,62 +611,6 @@ def _env(box: Path, seed: int, jailed: bool) -> dict:
     }
 
 
-def run_job(job: Job, probes_file: Path, *, limits: Limits = Limits(), seed: int = 0,
-            deadline: float | None = None, hide: list[str] | None = None) -> JobReport:
-    """Run ``job`` (restarting after a crash or a timeout) until every call has a result or
-    the ``deadline`` (``time.monotonic()``) passes; calls left then say so."""
-    _become_subreaper()
-    deadline = deadline if deadline is not None else time.monotonic() + 3600
-    results: dict[str, CallResult] = {}
-    errors: dict[int, dict] = {}
-    dropped: set[int] = set()  # statements that hung or killed the child: left out of restarts
-    pending = list(job.calls)
-    isolation, tail, hung = "", "", None
-    for _attempt in range(len(job.calls) + len(job.statements) + 2):
-        if not pending:
-            break
-        if time.monotonic() >= deadline:
-            break
-        statements = [s for s in job.statements if s[0] not in dropped]
-        once = _run_once(job, statements, pending, probes_file, limits, seed, deadline,
-                         hide or [])
-        isolation, tail = once["isolation"], once["tail"]
-        errors.update(once["errors"])
-        results.update(once["results"])
-        pending = [c for c in pending if c.id not in results]
-        crash = once["crash"]
-        if not pending or crash is None:
-            break
-        if once["in_setup"]:
-            culprit = once["running"]
-            if culprit is not None and culprit not in dropped:
-                # one statement killed the child or hung: it fails, the rest goes on without it
-                errors[culprit] = dict(crash, where="")
-                dropped.add(culprit)
-                hung = culprit if crash.get("type") == "Timeout" else hung
-                continue
-            for c in pending:
-                results[c.id] = CallResult(error=crash)
-            pending = []
-            break
-        culprit = pending[0]
-        results[culprit.id] = CallResult(error=crash)
-        pending = pending[1:]
-        if crash.get("type") == "Timeout":
-            # the same function would time out again on its other inputs
-            for c in [c for c in pending if c.probe == culprit.probe]:
-                results[c.id] = CallResult(error=dict(crash, message=(
-                    "not run: this function already timed out on an earlier check ("
-                    + crash.get("message", "") + ")")))
-            pending = [c for c in pending if c.probe != culprit.probe]
-    for c in pending:
-        results[c.id] = CallResult(error={
-            "type": "NotRun", "where": "",
-            "message": ("not run: the time budget of this submission was spent"
-                        if time.monotonic() >= deadline else "not run: too many crashes before it")})
-    return JobReport(results, errors, isolation, tail, hung)
-
-
 def _box_root(jailed: bool, user) -> str | None:
     """Where boxes live: the temp folder, except in the root fallback, which mounts private
     temp folders over /tmp, /var/tmp and /dev/shm (the box must stay visible: /run)."""
@@ -677,81 +621,290 @@ def _box_root(jailed: bool, user) -> str | None:
     return str(root)
 
 
-def _run_once(job: Job, statements, calls: list[Call], probes_file: Path, limits: Limits,
-              seed: int, deadline: float, hide: list[str]) -> dict:
-    user = sandbox_user()
-    bwrap = _bwrap()
-    jailed = bool(bwrap) and _bwrap_works(bwrap, user.pw_uid if user else None)
-    # a root-owned folder nobody can list, holding a box with an unguessable name: in the
-    # fallback, another submission's child (same user) cannot find this one's files
-    outer = Path(tempfile.mkdtemp(prefix="autograder-", dir=_box_root(jailed, user)))
-    os.chmod(outer, 0o711)
-    box = outer / secrets.token_hex(16)
-    box.mkdir()
-    cgroup = _Cgroup(limits.memory_bytes + 2 * limits.tmp_bytes + (256 << 20), limits.nproc)
-    proc = None
-    out: dict = {"results": {}, "errors": {}, "crash": None, "in_setup": True, "running": None,
-                 "isolation": "", "tail": ""}
+def _ns_pid(host_pid: int) -> int | None:
+    """The innermost PID of a process (its PID inside the jail's PID namespace)."""
     try:
-        for sub in ("in", "out", "tmp"):
-            (box / sub).mkdir()
+        for line in Path(f"/proc/{host_pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                return int(line.split()[-1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+class Session:
+    """One jail and one zygote for one submission: the zygote imports torch and the probes
+    once (trusted code only), then forks a fresh child per exercise (and per restart). The
+    zygote is not dumpable, so its children cannot ptrace it or read its memory; between two
+    exercises every process of the jail but the zygote is killed."""
+
+    def __init__(self, probes_file: Path, *, limits: Limits = Limits(), seed: int = 0,
+                 deadline: float | None = None, hide: list[str] | None = None):
+        _become_subreaper()
+        self.probes_file, self.limits, self.seed = probes_file, limits, seed
+        self.deadline = deadline if deadline is not None else time.monotonic() + 3600
+        self.hide = hide or []
+        self.user = sandbox_user()
+        bwrap = _bwrap()
+        self.jailed = bool(bwrap) and _bwrap_works(bwrap, self.user.pw_uid if self.user else None)
+        self.bwrap = bwrap
+        self.proc: subprocess.Popen | None = None
+        self.events: _Events | None = None
+        self.zygote: int | None = None  # host PID
+        self.keep: set[int] = set()  # bwrap's processes and the zygote
+        self.cgroup: _Cgroup | None = None
+        self.outer: Path | None = None
+        self.box: Path | None = None
+        self.count = 0
+        self.isolation = ""
+
+    # ------------------------------------------------------------------ life cycle
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _start(self) -> dict | None:
+        """Start the jail and the zygote; a crash description when that fails."""
+        self.close()
+        limits = self.limits
+        # a root-owned folder nobody can list, holding a box with an unguessable name: in the
+        # fallback, another submission's child (same user) cannot find this one's files
+        self.outer = Path(tempfile.mkdtemp(prefix="autograder-",
+                                           dir=_box_root(self.jailed, self.user)))
+        os.chmod(self.outer, 0o711)
+        self.box = box = self.outer / secrets.token_hex(16)
+        box.mkdir()
         shutil.copy(DRIVER, box / "_driver.py")
-        shutil.copy(probes_file, box / "probes.py")
+        shutil.copy(self.probes_file, box / "probes.py")
         shutil.copy(PROBE_UTILS, box / "probe_utils.py")
-        request = {"seed": seed, "memory_bytes": limits.memory_bytes, "exercise": job.exercise,
-                   "statements": [list(s) for s in statements],
+        (box / "tmp").mkdir()
+        _chown_tree(box)
+        os.chmod(box, 0o700)
+        self.cgroup = _Cgroup(limits.memory_bytes + 2 * limits.tmp_bytes + (256 << 20),
+                              limits.nproc)
+        cmd = [sys.executable, "-I", str(box / "_driver.py"), str(box)]
+        if self.jailed:
+            cmd = [self.bwrap, *_bwrap_base(box, limits.tmp_bytes), "--", *cmd]
+            self.isolation = ("bubblewrap (allow-list file system; new PID, network, IPC, user "
+                              "namespaces; private /tmp and /dev/shm)")
+        else:
+            self.isolation = "fallback (no namespaces for bubblewrap: " + (
+                "unprivileged user, network namespace, private temp folders, private folders "
+                "hidden)" if self.user is not None else "same user as the grader, rlimits only)")
+        if self.cgroup.active:
+            self.isolation += " + memory cgroup"
+        ev_r, ev_w = os.pipe()
+        env = dict(_env(box, self.seed, self.jailed), AUTOGRADER_EVENT_FD=str(ev_w))
+        log = open(box / "log.txt", "wb")
+        try:
+            self.proc = subprocess.Popen(
+                cmd, cwd=box, env=env, stdin=subprocess.PIPE, stdout=log,
+                stderr=subprocess.STDOUT, pass_fds=(ev_w,), close_fds=True,
+                preexec_fn=_preexec(limits, self.user, self.cgroup, not self.jailed, self.hide))
+        finally:
+            os.close(ev_w)
+            log.close()
+        self.events = _Events(ev_r)
+        end = min(time.monotonic() + limits.setup_s, self.deadline)
+        try:
+            ev = self.events.next(end)
+            while ev is not None and ev.get("ev") != "zready":
+                ev = self.events.next(end)
+        except EOFError:
+            ev = None
+            return {"type": "Crash", "where": "", "message": "the grading process could not "
+                    "start: " + _tail(box / "log.txt", 400)}
+        if ev is None:
+            return _timeout("starting the grading process took too long")
+        ns_pid = _int(ev.get("pid"))
+        self._find_zygote(ns_pid)
+        return None
+
+    def _find_zygote(self, ns_pid: int | None) -> None:
+        assert self.proc is not None
+        self.keep = {self.proc.pid}
+        if not self.jailed:
+            self.zygote = self.proc.pid
+            return
+        for _ in range(100):
+            for pid in _descendants(self.proc.pid):
+                if _ns_pid(pid) == ns_pid:
+                    self.zygote = pid
+            if self.zygote:
+                break
+            time.sleep(0.01)
+        # bwrap's own processes: the ancestors of the zygote below the grader
+        parents = _parents()
+        p = self.zygote
+        while p and p != os.getpid():
+            self.keep.add(p)
+            p = parents.get(p)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None and self.events is not None
+
+    def close(self) -> None:
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            if self.proc.poll() is None:
+                self.proc.kill()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        kill_descendants()
+        if self.events is not None:
+            os.close(self.events.fd)
+        if self.cgroup is not None:
+            self.cgroup.close()
+        if self.outer is not None:
+            shutil.rmtree(self.outer, ignore_errors=True)
+        self.proc = self.events = self.cgroup = self.outer = self.box = None
+        self.zygote, self.keep = None, set()
+
+    def _children(self) -> list[int]:
+        """Every process of the jail but bwrap's and the zygote."""
+        if self.proc is None:
+            return []
+        return [p for p in _descendants(os.getpid()) if p not in self.keep]
+
+    def _kill_children(self) -> None:
+        for _ in range(50):
+            pids = self._children()
+            if not pids:
+                return
+            _signal_all(pids, signal.SIGKILL)
+            time.sleep(0.02)
+
+    # ------------------------------------------------------------------ one exercise
+
+    def run_job(self, job: Job) -> JobReport:
+        """Run ``job`` (re-forking after a crash or a timeout) until every call has a result
+        or the deadline passes; calls left then say so."""
+        results: dict[str, CallResult] = {}
+        errors: dict[int, dict] = {}
+        dropped: set[int] = set()  # statements that hung or killed the child
+        pending = list(job.calls)
+        hung = None
+        for _attempt in range(len(job.calls) + len(job.statements) + 2):
+            if not pending or time.monotonic() >= self.deadline:
+                break
+            statements = [s for s in job.statements if s[0] not in dropped]
+            once = self._attempt(job, statements, pending)
+            errors.update(once["errors"])
+            results.update(once["results"])
+            pending = [c for c in pending if c.id not in results]
+            crash = once["crash"]
+            if not pending or crash is None:
+                break
+            if once["in_setup"]:
+                culprit = once["running"]
+                if culprit is not None and culprit not in dropped:
+                    # one statement killed the child or hung: it fails, the rest goes on
+                    errors[culprit] = dict(crash, where="")
+                    dropped.add(culprit)
+                    hung = culprit if crash.get("type") == "Timeout" else hung
+                    continue
+                for c in pending:
+                    results[c.id] = CallResult(error=crash)
+                pending = []
+                break
+            culprit = pending[0]
+            results[culprit.id] = CallResult(error=crash)
+            pending = pending[1:]
+            if crash.get("type") == "Timeout":
+                # the same function would time out again on its other inputs
+                for c in [c for c in pending if c.probe == culprit.probe]:
+                    results[c.id] = CallResult(error=dict(crash, message=(
+                        "not run: this function already timed out on an earlier check ("
+                        + crash.get("message", "") + ")")))
+                pending = [c for c in pending if c.probe != culprit.probe]
+        for c in pending:
+            results[c.id] = CallResult(error={
+                "type": "NotRun", "where": "",
+                "message": ("not run: the time budget of this submission was spent"
+                            if time.monotonic() >= self.deadline
+                            else "not run: too many crashes before it")})
+        tail = _tail(self.box / "log.txt") if self.box is not None else ""
+        return JobReport(results, errors, self.isolation, tail, hung)
+
+    def _attempt(self, job: Job, statements, calls: list[Call]) -> dict:
+        out: dict = {"results": {}, "errors": {}, "crash": None, "in_setup": True,
+                     "running": None}
+        if not self.alive():
+            crash = self._start()
+            if crash is not None:
+                out["crash"], out["in_setup"] = crash, False
+                self.close()
+                return out
+        assert self.box is not None and self.proc is not None
+        self.count += 1
+        name = f"ex{self.count}"
+        folder = self.box / name
+        for sub in ("", "in", "out"):
+            (folder / sub).mkdir(exist_ok=True)
+        request = {"seed": self.seed, "memory_bytes": self.limits.memory_bytes,
+                   "exercise": job.exercise, "statements": [list(s) for s in statements],
                    "reference": [list(s) for s in job.reference], "partners": job.partners,
                    "forbidden": job.forbidden}
-        (box / "request.json").write_text(json.dumps(request))
-        if user is not None:
-            for p in [box, *box.rglob("*")]:
-                os.chown(p, user.pw_uid, user.pw_gid)
-        os.chmod(box, 0o700)
-        cmd = [sys.executable, "-I", str(box / "_driver.py"), str(box)]
-        if jailed:
-            cmd = [bwrap, *_bwrap_base(box, limits.tmp_bytes), "--", *cmd]
-            isolation = "bubblewrap (allow-list file system; new PID, network, IPC, user " \
-                        "namespaces; private /tmp and /dev/shm)"
-        else:
-            isolation = "fallback (no namespaces for bubblewrap: " + (
-                "unprivileged user, network namespace, private folders hidden)"
-                if user is not None else "same user as the grader, rlimits only)")
-        if cgroup.active:
-            isolation += " + memory cgroup"
-        out["isolation"] = isolation
-        ev_r, ev_w = os.pipe()
-        env = dict(_env(box, seed, jailed), AUTOGRADER_EVENT_FD=str(ev_w))
-        log = open(box / "log.txt", "wb")
+        (folder / "request.json").write_text(json.dumps(request))
+        _chown_tree(folder)
         start = time.monotonic()
-        proc = subprocess.Popen(
-            cmd, cwd=box, env=env, stdin=subprocess.PIPE, stdout=log,
-            stderr=subprocess.STDOUT, pass_fds=(ev_w,), close_fds=True,
-            preexec_fn=_preexec(limits, user, cgroup, not jailed, hide))
-        os.close(ev_w)
-        log.close()
-        events = _Events(ev_r)
-        out["crash"] = _converse(proc, events, box, calls, limits, deadline, start, out)
-        _finish(proc, cgroup, box, out)
-        os.close(ev_r)
+        try:
+            self._send({"fork": name})
+            out["crash"] = self._converse(folder, calls, start, out)
+            if out["crash"] is None:
+                self._send({"end": True})
+                self._wait_exit(time.monotonic() + 5)
+        except EOFError:
+            out["crash"] = self._jail_died(start)
+        if out["crash"] is not None and self.cgroup is not None and self.cgroup.oom():
+            out["crash"] = {"type": "MemoryError", "where": "",
+                            "message": "the process was killed: it used more memory than allowed"}
+        self._kill_children()
+        if out["crash"] is not None and self.alive():
+            try:
+                self._wait_exit(time.monotonic() + 5)
+            except EOFError:
+                self.close()
+        shutil.rmtree(folder, ignore_errors=True)
         return out
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-        kill_descendants()
-        cgroup.close()
-        shutil.rmtree(outer, ignore_errors=True)
 
+    def _send(self, obj: dict) -> None:
+        assert self.proc is not None
+        try:
+            self.proc.stdin.write((json.dumps(obj) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            raise EOFError from None
 
-def _converse(proc, events: _Events, box: Path, calls: list[Call], limits: Limits,
-              deadline: float, start: float, out: dict) -> dict | None:
-    """Drive the child through its set-up and calls; returns a crash description or None."""
-    setup_end = min(start + limits.setup_s, deadline)
-    try:
+    def _wait_exit(self, end: float) -> None:
+        """Until the zygote says the child exited (kill the child's processes at ``end``)."""
+        assert self.events is not None
+        while True:
+            ev = self.events.next(end)
+            if ev is None:
+                self._kill_children()
+                end = time.monotonic() + 5
+                continue
+            if ev.get("ev") == "exited":
+                return
+
+    def _converse(self, folder: Path, calls: list[Call], start: float, out: dict) -> dict | None:
+        """Drive the child through its set-up and calls; a crash description or None."""
+        assert self.events is not None
+        setup_end = min(start + self.limits.setup_s, self.deadline)
         while True:  # set-up: statements, then "ready"
-            ev = events.next(setup_end)
+            ev = self.events.next(setup_end)
             if ev is None:
                 return _timeout(f"the set-up took longer than {setup_end - start:.0f} s"
-                                if setup_end < deadline else "the time budget ran out")
+                                if setup_end < self.deadline else "the time budget ran out")
             kind = ev.get("ev")
             if kind == "start":
                 out["running"] = _int(ev.get("i"))
@@ -762,75 +915,86 @@ def _converse(proc, events: _Events, box: Path, calls: list[Call], limits: Limit
                     out["errors"][i] = {k: str(e.get(k, ""))[:600]
                                         for k in ("type", "message", "where")}
                 out["running"] = None
+            elif kind == "exited":
+                return _status_crash(ev.get("status"), start)
             elif kind == "ready":
                 break
         out["in_setup"] = False
         for call in calls:
-            folder = box / "in" / call.id
-            folder.mkdir()
+            sub = folder / "in" / call.id
+            sub.mkdir()
             for key, arr in call.arrays.items():
-                np.save(folder / f"{key}.npy", np.ascontiguousarray(arr), allow_pickle=False)
-            _chown_tree(folder)
-            line = json.dumps({"id": call.id, "probe": call.probe, "arrays": sorted(call.arrays),
-                               "params": call.params}) + "\n"
-            try:
-                proc.stdin.write(line.encode())
-                proc.stdin.flush()
-            except (BrokenPipeError, OSError):
-                raise EOFError from None
-            call_end = min(time.monotonic() + limits.call_s, deadline)
+                np.save(sub / f"{key}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+            _chown_tree(sub)
+            self._send({"id": call.id, "probe": call.probe, "arrays": sorted(call.arrays),
+                        "params": call.params})
+            call_end = min(time.monotonic() + self.limits.call_s, self.deadline)
             while True:
-                ev = events.next(call_end)
+                ev = self.events.next(call_end)
                 if ev is None:
-                    return _timeout(f"one check took longer than {limits.call_s:.0f} s"
-                                    if call_end < deadline else "the time budget ran out")
+                    return _timeout(f"one check took longer than {self.limits.call_s:.0f} s"
+                                    if call_end < self.deadline else "the time budget ran out")
+                if ev.get("ev") == "exited":
+                    return _status_crash(ev.get("status"), start)
                 if ev.get("ev") == "done" and ev.get("call") == call.id:
                     break
-            frozen = _descendants(os.getpid())
+            frozen = self._children()
             _signal_all(frozen, signal.SIGSTOP)
             try:
-                got = read_call(box / "out" / call.id)
+                got = read_call(folder / "out" / call.id)
             finally:
                 _signal_all(frozen, signal.SIGCONT)
             out["results"][call.id] = got or CallResult(error={
                 "type": "InvalidOutput", "message": "the call left no result", "where": ""})
         return None
-    except EOFError:
-        return _died(proc, start)
 
-
-def _died(proc, start: float) -> dict:
-    try:
-        rc = proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
+    def _jail_died(self, start: float) -> dict:
         rc = None
+        if self.proc is not None:
+            try:
+                rc = self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        crash = _status_crash(None, start)
+        if rc is not None and rc < 0:
+            crash = _signal_crash(-rc)
+        self.close()
+        return crash
+
+
+def _parents() -> dict[int, int]:
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                data = Path(f"/proc/{entry}/stat").read_bytes()
+                out[int(entry)] = int(data[data.rfind(b")") + 2:].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def _signal_crash(signum: int) -> dict:
+    known = signum in signal.Signals._value2member_map_
+    sig = signal.Signals(signum).name if known else str(signum)
+    hint = " (CPU time limit)" if sig == "SIGXCPU" else ""
+    return {"type": "Killed", "message": f"the process was killed by {sig}{hint}", "where": ""}
+
+
+def _status_crash(status, start: float) -> dict:
+    """A crash description from a waitpid status reported by the zygote."""
+    if isinstance(status, int) and not isinstance(status, bool) and os.WIFSIGNALED(status):
+        return _signal_crash(os.WTERMSIG(status))
     elapsed = time.monotonic() - start
-    if rc is not None and rc < 0:
-        known = -rc in signal.Signals._value2member_map_
-        sig = signal.Signals(-rc).name if known else str(-rc)
-        hint = " (CPU time limit)" if sig == "SIGXCPU" else ""
-        return {"type": "Killed", "message": f"the process was killed by {sig}{hint}",
-                "where": ""}
     return {"type": "Exit", "message": f"the process ended after {elapsed:.1f} s without a "
             "result (sys.exit/os._exit, a crash, or out of memory?)", "where": ""}
 
 
-def _finish(proc, cgroup: _Cgroup, box: Path, out: dict) -> None:
-    try:
-        proc.stdin.close()
-    except OSError:
-        pass
-    try:
-        proc.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        pass
-    if proc.poll() is None:
-        proc.kill()
-    kill_descendants()
-    if out["crash"] is not None and cgroup.oom():
-        out["crash"] = {"type": "MemoryError", "where": "",
-                        "message": "the process was killed: it used more memory than allowed"}
-    out["tail"] = _tail(box / "log.txt")
+def run_job(job: Job, probes_file: Path, *, limits: Limits = Limits(), seed: int = 0,
+            deadline: float | None = None, hide: list[str] | None = None) -> JobReport:
+    """Run one job in a session of its own."""
+    with Session(probes_file, limits=limits, seed=seed, deadline=deadline, hide=hide) as session:
+        return session.run_job(job)
 
 
 def _chown_tree(folder: Path) -> None:
@@ -838,7 +1002,7 @@ def _chown_tree(folder: Path) -> None:
     if user is None:
         return
     for p in [folder, *folder.rglob("*")]:
-        os.chown(p, user.pw_uid, user.pw_gid)
+        os.chown(p, user.pw_uid, user.pw_gid, follow_symlinks=False)
 
 
 def _int(value) -> int | None:

@@ -22,14 +22,15 @@ NUMBERS = [t["number"] for t in _LISTED]  # in grading order
 N_CHECKS = len(NUMBERS)
 TOTAL = float(sum(FULL.values()))
 N_VISIBLE = sum(t["visibility"] == "visible" for t in _LISTED)
-# The hostile tests attack the two metric exercises (sections 1-3 of the checks); the other
-# exercises of the notebook (build_fcn, UNet, dice_loss: sections 4+) keep the solution's code
-# and must keep their points: one broken exercise never costs another one's.
-CM_ONLY = {n: s for n, s in FULL.items() if n.startswith("1.")}  # 7 points, confusion_matrix
-IOU_ONLY = {n: s for n, s in FULL.items() if n.startswith("2.")}  # 7 points, mean_iou
-OTHERS = {n: s for n, s in FULL.items() if n.split(".")[0] not in ("1", "2", "3")}
-assert sum(CM_ONLY.values()) == 7 and sum(IOU_ONLY.values()) == 7 and FULL["3.1"] == 2
-assert OTHERS and all(n.split(".")[0] in ("4", "5", "6") for n in OTHERS)
+# The hostile tests attack the two metric exercises; the other exercises of the notebook
+# (build_fcn, UNet, dice_loss) keep the solution's code and must keep their points: one broken
+# exercise never costs another one's. A check belongs to the exercise its title starts with.
+EXERCISE_OF = {t["number"]: t["name"].split(":")[0].strip() for t in _LISTED}
+CM_ONLY = {n: s for n, s in FULL.items() if EXERCISE_OF[n] == "confusion_matrix"}
+IOU_ONLY = {n: s for n, s in FULL.items() if EXERCISE_OF[n] == "mean_iou"}
+OTHERS = {n: s for n, s in FULL.items() if n not in CM_ONLY and n not in IOU_ONLY}
+assert CM_ONLY and IOU_ONLY and OTHERS
+assert set(EXERCISE_OF[n] for n in OTHERS) == {"build_fcn", "UNet", "dice_loss"}
 IS_ROOT = os.geteuid() == 0
 
 
