@@ -1,4 +1,6 @@
-"""Plots for the labs (matplotlib): images, masks, blends, confusion matrices, curves, detections.
+"""Plots for the labs (matplotlib): images, masks, blends, detections, class-activation maps here;
+charts of numbers (learning curves, confusion matrices, IoU bars, ROC) in :mod:`labkit.plots`,
+re-exported, so ``lk.viz`` is the one place to look.
 
 Every function returns its Figure (or widget) and never calls ``plt.show``. Palettes are a list of
 RGB tuples or a (K,3) uint8 array; ``ignore_index`` pixels are drawn black.
@@ -7,7 +9,7 @@ RGB tuples or a (K,3) uint8 array; ``ignore_index`` pixels are drawn black.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -16,6 +18,16 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
+from labkit.plots import (
+    _numpy,
+    plot_confusion_matrix,
+    plot_curves,
+    plot_grouped_bars,
+    plot_history,
+    plot_per_class_iou,
+    plot_roc,
+)
+
 __all__ = [
     "blend",
     "browse_predictions",
@@ -23,19 +35,16 @@ __all__ = [
     "default_palette",
     "draw_detections",
     "plot_confusion_matrix",
+    "plot_curves",
+    "plot_grouped_bars",
     "plot_history",
     "plot_per_class_iou",
+    "plot_roc",
     "show_images",
     "show_masks",
 ]
 
 ArrayLike = torch.Tensor | np.ndarray
-
-
-def _numpy(x: Any) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def default_palette(num_classes: int) -> np.ndarray:
@@ -212,112 +221,6 @@ def show_masks(
     return fig
 
 
-def plot_confusion_matrix(
-    confmat: Any,
-    class_names: Sequence[str] | None = None,
-    *,
-    normalize: str | None = "true",
-    annotate: bool | None = None,
-) -> Figure:
-    """Heat map of a (K,K) confusion matrix (rows = target); normalize "true" (rows), "pred", "all" or None."""
-    cm = _numpy(confmat).astype(np.float64)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"confmat must be (K, K), got {cm.shape}")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if normalize == "true":
-            cm = cm / cm.sum(1, keepdims=True)
-        elif normalize == "pred":
-            cm = cm / cm.sum(0, keepdims=True)
-        elif normalize == "all":
-            cm = cm / cm.sum()
-        elif normalize is not None:
-            raise ValueError(f"normalize must be 'true', 'pred', 'all' or None, got {normalize!r}")
-    k = cm.shape[0]
-    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
-    if len(names) != k:
-        raise ValueError(f"{len(names)} class names for a {k}x{k} matrix")
-    size = max(4.0, 0.45 * k + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
-    im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else None)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    ax.set_xticks(range(k), names, rotation=90)
-    ax.set_yticks(range(k), names)
-    ax.set_xlabel("prediction")
-    ax.set_ylabel("target")
-    if annotate if annotate is not None else k <= 20:
-        top = np.nanmax(cm) if np.isfinite(cm).any() else 1.0
-        for i in range(k):
-            for j in range(k):
-                if np.isfinite(cm[i, j]):
-                    text = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
-                    color = "white" if cm[i, j] > 0.5 * top else "black"
-                    ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
-    fig.tight_layout()
-    return fig
-
-
-def plot_history(history: Any, keys: Sequence[str] = ("loss", "miou")) -> Figure:
-    """Learning curves per epoch: one panel per key, train_<key> and val_<key> lines."""
-    records = list(getattr(history, "records", history))
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False)
-    for ax, key in zip(axes[0], keys):
-        drawn = False
-        for name in (f"train_{key}", f"val_{key}", key):
-            pts = [(r.get("epoch", i + 1), r[name]) for i, r in enumerate(records) if name in r]
-            if pts:
-                xs, ys = zip(*pts)
-                ax.plot(xs, ys, marker="o", label=name.split("_")[0] if name != key else key)
-                drawn = True
-        if not drawn:
-            ax.text(
-                0.5, 0.5, f"no '{key}' in history", ha="center", va="center", transform=ax.transAxes
-            )
-        ax.set_xlabel("epoch")
-        ax.set_title(key)
-        ax.grid(alpha=0.3)
-        if drawn:
-            ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-def plot_per_class_iou(
-    per_class_iou: Any,
-    class_names: Sequence[str] | None = None,
-    compare: Mapping[str, Any] | None = None,
-    *,
-    label: str = "model",
-) -> Figure:
-    """Bars of per-class IoU (K,), with the ``compare`` series {name: (K,)} side by side; NaN bars left out."""
-    series = {label: _numpy(per_class_iou).astype(np.float64)}
-    for name, values in (compare or {}).items():
-        series[name] = _numpy(values).astype(np.float64)
-    k = len(series[label])
-    if any(len(v) != k for v in series.values()):
-        raise ValueError("every series must have one value per class")
-    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
-    if len(names) != k:
-        raise ValueError(f"{len(names)} class names for {k} classes")
-    width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.5 * k * max(1, len(series) * 0.6) + 2), 3.8))
-    x = np.arange(k)
-    for s, (name, values) in enumerate(series.items()):
-        miou = np.nanmean(values) if np.isfinite(values).any() else math.nan
-        ax.bar(
-            x + (s - (len(series) - 1) / 2) * width,
-            values,
-            width,
-            label=f"{name} (mIoU {miou:.3f})",
-        )
-    ax.set_xticks(x, names, rotation=60, ha="right")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("IoU")
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
 def draw_detections(
     image: Any,
     boxes: Any,
@@ -479,88 +382,4 @@ def show_cams(
     return fig
 
 
-def plot_curves(
-    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-    *,
-    xlabel: str = "",
-    ylabel: str = "",
-    title: str = "",
-    ax: Any = None,
-) -> Figure:
-    """Line plot of named curves ``{name: (xs, ys)}`` (e.g. accuracy against shift per model)."""
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    else:
-        fig = ax.figure
-    for name, (xs, ys) in curves.items():
-        if len(xs) != len(ys):
-            raise ValueError(f"curve {name!r}: {len(xs)} x values for {len(ys)} y values")
-        ax.plot(list(xs), list(ys), marker="o", markersize=3, label=str(name))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if curves:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_grouped_bars(
-    values: Mapping[str, Mapping[str, float]],
-    *,
-    ylabel: str = "",
-    title: str = "",
-    ylim: tuple[float, float] | None = None,
-) -> Figure:
-    """Grouped bar chart: one group per outer key, one bar per inner key, labelled with values."""
-    groups = list(values)
-    series = list(dict.fromkeys(k for g in groups for k in values[g]))
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(groups) * max(1, len(series)) / 2, 3.5))
-    width = 0.8 / max(1, len(series))
-    x = np.arange(len(groups))
-    for j, name in enumerate(series):
-        ys = [float(values[g].get(name, math.nan)) for g in groups]
-        heights = [0.0 if math.isnan(y) else y for y in ys]  # a missing value: empty bar, "n/a"
-        bars = ax.bar(x + (j - (len(series) - 1) / 2) * width, heights, width, label=str(name))
-        texts = ["n/a" if math.isnan(y) else f"{y:.2f}" for y in ys]
-        ax.bar_label(bars, labels=texts, fontsize=7)
-    ax.set_xticks(x, groups)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    if ylim is not None:
-        ax.set_ylim(*ylim)
-    if series:
-        ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-__all__ += ["cam_overlay", "plot_curves", "plot_grouped_bars", "show_cams"]
-
-
-def plot_roc(roc: Any, class_names: Sequence[str] | None = None, *, title: str = "") -> Figure:
-    """One-vs-rest ROC curves (a :class:`labkit.metrics.ROCResult`), AUC in the legend."""
-    k = len(roc.fpr)
-    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
-    if len(names) != k:
-        raise ValueError(f"{len(names)} class names for {k} ROC curves")
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    for c in range(k):
-        auc = float(roc.auc[c])
-        label = f"{names[c]} (AUC {'n/a' if math.isnan(auc) else f'{auc:.3f}'})"
-        ax.plot(_numpy(roc.fpr[c]), _numpy(roc.tpr[c]), label=label)
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.01)
-    ax.set_title(title or "one-vs-rest ROC (per pixel)")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-__all__ += ["plot_roc"]
+__all__ += ["cam_overlay", "show_cams"]
