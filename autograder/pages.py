@@ -31,7 +31,7 @@ tr.flag td { background: #fde2e1; }
 .page { break-after: page; } .page:last-child { break-after: auto; }
 pre { background: #f6f8fa; padding: .6em; overflow-x: auto; font-size: .85em; }
 mark { background: #ffe08a; }
-.side { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }
+.side { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1em; }
 .side pre { margin: 0; }
 img { max-width: 100%; }
 """
