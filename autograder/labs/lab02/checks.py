@@ -145,6 +145,16 @@ def _equal(a, b) -> bool:
     return a is not None and b is not None and a.shape == b.shape and bool(np.array_equal(a, b))
 
 
+def _fmt_conv(facts) -> str:
+    if not isinstance(facts, dict) or facts.get("class") is None:
+        return "missing"
+    if "in_channels" not in facts:
+        return f"an nn.{facts['class']}"
+    k = "x".join(str(v) for v in facts["kernel"])
+    return (f"nn.Conv2d({facts['in_channels']}, {facts['out_channels']}, kernel {k}, "
+            f"{'with' if facts['bias'] else 'without'} bias)")
+
+
 class FCNChecks(LabCase):
     def _heads(self, cid: str) -> None:
         got, ref = self.outputs(cid, "build_fcn"), self.reference(cid)
@@ -163,7 +173,8 @@ class FCNChecks(LabCase):
         for key, what in (("classifier", "model.classifier[4]"),
                           ("aux_classifier", "model.aux_classifier[4]")):
             if g.get(key) != r[key]:
-                raise StudentError(f"{what} is {g.get(key)}, expected {r[key]}.")
+                raise StudentError(f"{what} is {_fmt_conv(g.get(key))}, expected "
+                                   f"{_fmt_conv(r[key])}.")
 
     def _params(self, cid: str) -> None:
         got, ref = self.outputs(cid, "build_fcn"), self.reference(cid)

@@ -85,7 +85,10 @@ def mean_iou_pipeline(ns, inputs, num_classes, ignore_index=255):
 # ----------------------------------------------------------------------------- build_fcn
 
 
-def _conv_facts(module):
+def _conv_facts(head):
+    """Class and shape facts of ``head[4]`` (None when the head is missing or shorter)."""
+    ok = isinstance(head, torch.nn.Sequential) and len(head) > 4
+    module = head[4] if ok else None
     facts = {"class": _nn_class(module) if isinstance(module, torch.nn.Module) else None}
     if isinstance(module, torch.nn.Conv2d):
         facts.update(in_channels=int(module.in_channels), out_channels=int(module.out_channels),
@@ -105,8 +108,8 @@ def fcn(ns, inputs, num_classes):
     if not isinstance(out, dict):
         raise TypeError(f"model(images) must return a dict, got {type(out).__name__}")
     result = {"keys": sorted(str(k) for k in out),
-              "classifier": _conv_facts(model.classifier[4]),
-              "aux_classifier": _conv_facts(model.aux_classifier[4]),
+              "classifier": _conv_facts(getattr(model, "classifier", None)),
+              "aux_classifier": _conv_facts(getattr(model, "aux_classifier", None)),
               "backbone_shape": shape_of(feats["out"]),
               "params": parameters_out(model)}
     for key in ("out", "aux"):
