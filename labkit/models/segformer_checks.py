@@ -157,35 +157,17 @@ def compare_part_with_hf(
     if kind not in _PART_PREFIX:
         raise ValueError(f"kind must be one of {sorted(_PART_PREFIX)}, got {kind!r}")
     g = torch.Generator().manual_seed(seed)
-    small = (8, 8, 8, 8)
     if kind == "decoder":
         cfg = MitConfig("part", tuple(in_dims), (1, 1, 1, 1), (1, 1, 1, 1), (1, 1, 1, 1),
                         decoder_dim=dim)
     else:
-        cfg = MitConfig("part", (dim,) + small[1:], (1, 1, 1, 1), (heads, 1, 1, 1),
+        cfg = MitConfig("part", (dim, 8, 8, 8), (1, 1, 1, 1), (heads, 1, 1, 1),
                         (sr_ratio, 1, 1, 1), patch_sizes=(patch_size, 3, 3, 3),
                         strides=(stride, 2, 2, 2), mlp_ratios=(mlp_ratio, 4, 4, 4),
                         decoder_dim=8, in_channels=in_channels)
     hf = SegformerForSemanticSegmentation(to_hf_config(cfg, num_labels=num_classes)).eval()
-    prefix = _PART_PREFIX[kind]
-    hf_part = hf.get_submodule(_hf_module_for(hf, prefix))
-    inverse = {hf_key_to_labkit(k): k for k in hf.state_dict()}
-    base = _hf_module_for(hf, prefix) + "."
-    mine = copy.deepcopy(module).eval()
-    randomize_weights_(mine, g)
-    state = {}
-    for key, value in mine.state_dict().items():
-        hf_key = inverse.get(prefix + key)
-        if hf_key is None or not hf_key.startswith(base):
-            raise KeyError(f"your {kind} has a parameter {key!r} that the specification does not "
-                           f"have; expected names: {_expected(inverse, prefix)}")
-        state[hf_key[len(base):]] = value
-    missing = [k for k in hf_part.state_dict() if k not in state]
-    if missing:
-        names = [hf_key_to_labkit(base + k)[len(prefix):] for k in missing]
-        raise KeyError(f"your {kind} lacks the parameter(s) {names}; expected names: "
-                       f"{_expected(inverse, prefix)}")
-    hf_part.load_state_dict(state, strict=True)
+    mine = randomize_weights_(copy.deepcopy(module).eval(), g)
+    hf_part = _load_part_into_hf(kind, mine, hf)
     h, w = size
     if kind == "patch_embed":
         x = torch.randn(2, in_channels, h, w, generator=g)
@@ -199,11 +181,34 @@ def compare_part_with_hf(
         a, b = mine(feats), hf_part(feats)
     else:
         x = torch.randn(2, h * w, dim, generator=g)
-        a, b = _first_tensor(mine(x, h, w)), _first_tensor(hf_part(x, h, w))
+        a, b = mine(x, h, w), hf_part(x, h, w)
     a, b = _first_tensor(a), _first_tensor(b)
     if a.shape != b.shape:
         return float("inf")
     return float((a - b).abs().max())
+
+
+def _load_part_into_hf(kind: str, mine: nn.Module, hf: nn.Module) -> nn.Module:
+    """Copy the weights of the student's part ``mine`` into the same part of ``hf`` (by name);
+    KeyError naming the expected parameter names when a name is extra or missing."""
+    prefix = _PART_PREFIX[kind]
+    base = _hf_module_for(hf, prefix) + "."
+    hf_part = hf.get_submodule(base[:-1])
+    inverse = {hf_key_to_labkit(k): k for k in hf.state_dict()}
+    state = {}
+    for key, value in mine.state_dict().items():
+        hf_key = inverse.get(prefix + key)
+        if hf_key is None or not hf_key.startswith(base):
+            raise KeyError(f"your {kind} has a parameter {key!r} that the specification does not "
+                           f"have; expected names: {_expected(inverse, prefix)}")
+        state[hf_key[len(base):]] = value
+    missing = [k for k in hf_part.state_dict() if k not in state]
+    if missing:
+        names = [hf_key_to_labkit(base + k)[len(prefix):] for k in missing]
+        raise KeyError(f"your {kind} lacks the parameter(s) {names}; expected names: "
+                       f"{_expected(inverse, prefix)}")
+    hf_part.load_state_dict(state, strict=True)
+    return hf_part
 
 
 def _expected(inverse: Mapping[str | None, str], prefix: str) -> list[str]:
