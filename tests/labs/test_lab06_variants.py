@@ -7,6 +7,8 @@ and 2 in one notebook per half of the exercises (the other half as in the soluti
 variant 3 of every exercise together in one notebook. Eight notebooks graded in all.
 """
 
+import ast
+
 import pytest
 
 variants = pytest.importorskip("variants", reason="tests/labs/variants.py (the lead's helper) "
@@ -756,7 +758,7 @@ def attention_rollout(attentions, head_fusion="mean", discard_ratio=0.0):
 from functools import reduce
 
 
-def _fused(attn, how):
+def _fuse_heads(attn, how):
     arr = attn.detach().cpu().numpy().astype(np.float64)
     return {"mean": np.mean, "max": np.max, "min": np.min}[how](arr, axis=1)
 
@@ -768,7 +770,7 @@ def attention_rollout(attentions, head_fusion="mean", discard_ratio=0.0):
         raise ValueError("empty")
     layers = []
     for attn in attentions:
-        a = _fused(attn, head_fusion)
+        a = _fuse_heads(attn, head_fusion)
         B, N, _ = a.shape
         k = int(discard_ratio * N * N)
         if discard_ratio > 0 and k > 0:
@@ -875,12 +877,31 @@ WRONG_SCORES = {
     "cutmix_loss": [0, 0, 1],  # [2]: right at lam = 0 and 1
     "attention_rollout": [0, 1, 1],  # [1], [2]: right with a single layer
 }
+SHARED = {"cutmix", "cutmix_loss"}  # one notebook cell defines both
 ODD = ("PatchEmbed", "EncoderBlock", "cutmix", "attention_rollout")
 EVEN = ("MultiHeadSelfAttention", "ViT", "cutmix_loss")
 
 
+def _solution_source(name):
+    """The solution's top-level definition of ``name`` (source text)."""
+    nb = variants.solution_notebook(LAB)
+    source = nb.cells[variants.defining_cell(nb, name)].source
+    node = next(s for s in ast.parse(source).body if getattr(s, "name", None) == name)
+    return ast.get_source_segment(source, node)
+
+
+def _cells(replace):
+    """variant_notebook replaces whole cells: cutmix and cutmix_loss share one, so a variant of
+    either is written together with the other one (the solution's, or its own variant)."""
+    replace = dict(replace)
+    if SHARED & set(replace):
+        replace["cutmix"] = "\n\n".join(replace.pop(name, None) or _solution_source(name)
+                                         for name in ("cutmix", "cutmix_loss"))
+    return replace
+
+
 def _grade(tmp_path, replace, before):
-    nb = variants.variant_notebook(LAB, replace=replace, before=before)
+    nb = variants.variant_notebook(LAB, replace=_cells(replace), before=before)
     results = variants.grade_variant(LAB, nb, tmp_path)
     return variants.exercise_scores(LAB, results), results
 
@@ -896,7 +917,7 @@ def test_variant_tables_are_complete():
 def test_correct_variants_earn_full_marks(k, tmp_path):
     scores, results = _grade(tmp_path, {ex: src[k] for ex, src in CORRECT.items()},
                              {ex: b[k] for ex, b in BEFORE.items() if k in b})
-    assert scores == {ex: (m, m) for ex, m in FULL.items()}, results["tests"]
+    assert scores == {ex: (m, m) for ex, m in FULL.items()}, variants.failing_detail(results)
 
 
 @pytest.mark.parametrize("k", range(2))
@@ -905,10 +926,10 @@ def test_wrong_variants_lose_only_their_exercise(k, half, tmp_path):
     wrong = ODD if half == "odd" else EVEN
     scores, results = _grade(tmp_path, {ex: WRONG[ex][k] for ex in wrong}, {})
     expected = {ex: ((WRONG_SCORES[ex][k] if ex in wrong else m), m) for ex, m in FULL.items()}
-    assert scores == expected, results["tests"]
+    assert scores == expected, variants.failing_detail(results)
 
 
 def test_third_wrong_variants_each_cost_their_own_points(tmp_path):
     """Every exercise wrong at once: each is still graded against the reference of the others."""
     scores, results = _grade(tmp_path, {ex: WRONG[ex][2] for ex in FULL}, {})
-    assert scores == {ex: (WRONG_SCORES[ex][2], m) for ex, m in FULL.items()}, results["tests"]
+    assert scores == {ex: (WRONG_SCORES[ex][2], m) for ex, m in FULL.items()}, variants.failing_detail(results)
