@@ -18,7 +18,8 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
-from labkit.plots import (
+from labkit import plots
+from labkit.plots import (  # noqa: F401  (re-exported: lk.viz is the one place to look)
     _numpy,
     plot_confusion_matrix,
     plot_curves,
@@ -34,12 +35,7 @@ __all__ = [
     "colorize_mask",
     "default_palette",
     "draw_detections",
-    "plot_confusion_matrix",
-    "plot_curves",
-    "plot_grouped_bars",
-    "plot_history",
-    "plot_per_class_iou",
-    "plot_roc",
+    *plots.__all__,
     "show_images",
     "show_masks",
 ]
