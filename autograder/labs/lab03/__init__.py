@@ -3,9 +3,10 @@
 The parts are graded by value: the parent makes a seeded state dict with the parameter names and
 shapes the stubs specify, the probe loads it into the student's module with ``strict=True`` (names
 and shapes must match) and runs it on fixed inputs in eval mode. The whole model is built with
-labkit's scaffold from the student's five classes, loaded with the same kind of state dict
-(labkit names), and its logits are compared with those of Hugging Face's
-``SegformerForSemanticSegmentation`` holding the same weights in the reference run.
+labkit's scaffold, loaded with the same kind of state dict (labkit names), and its logits are
+compared with the reference's, which are those of Hugging Face's
+``SegformerForSemanticSegmentation`` holding the same weights (tests/labs/test_lab03.py). Every call grades one exercise: the whole-model calls exist once
+per exercise, the student's class in the scaffold and the reference for the other four parts.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ EXERCISES = (
     Exercise("SegFormerBlock", (), kind="class", forbidden=_HF + _TORCH_ATTENTION),
     Exercise("AllMLPDecoder", (), kind="class", forbidden=_HF),
 )
+NAMES = tuple(e.name for e in EXERCISES)
+EMBED, ATTN, FFN, BLOCK, DECODER = NAMES
 
 # a small custom encoder for the hidden whole-model checks (heads > 1 from stage 1, odd sizes)
 TINY_CONFIG = dict(name="tiny", hidden_sizes=(16, 24, 32, 40), depths=(1, 2, 1, 1),
@@ -142,21 +145,26 @@ def _x(rng, shape, scale=1.0):
 
 
 def make_calls() -> list[Call]:
-    """Inputs for every check, made here in the parent with fixed seeds."""
+    """Inputs for every check, made here in the parent with fixed seeds.
+
+    Every call grades one exercise (``Call.exercise``): its child runs the reference for the four
+    other classes. The whole-model calls are made once per exercise (``model_*_<k>``, ``k`` the
+    exercise's position), so a mistake in one part costs only that part's share of them.
+    """
     rng = np.random.default_rng(2026)
     calls = []
 
-    def part(cid, probe, state_fn, config, arrays, **params):
+    def part(cid, probe, state_fn, config, arrays, exercise, **params):
         calls.append(Call(cid, probe, {**_weights(state_fn(rng, **config)), **arrays},
-                          {"config": config, **params}))
+                          {"config": config, **params}, exercise=exercise))
 
     # OverlapPatchEmbed: stage-1 settings on a non-square image; 3x3 stride 2, 5 channels, odd
     part("embed_stage1", "patch_embed", patch_embed_state,
          dict(in_channels=3, dim=16, patch_size=7, stride=4),
-         {"images": _x(rng, (2, 3, 32, 48))})
+         {"images": _x(rng, (2, 3, 32, 48))}, EMBED)
     part("embed_odd", "patch_embed", patch_embed_state,
          dict(in_channels=5, dim=12, patch_size=3, stride=2),
-         {"images": _x(rng, (1, 5, 15, 21))})
+         {"images": _x(rng, (1, 5, 15, 21))}, EMBED)
     # EfficientSelfAttention: 2 heads sr 2; sr 1 (no .sr); odd map with sr 4; 8 heads of 3
     for cid, cfg, (h, w) in (
         ("attn_sr2", dict(dim=16, heads=2, sr_ratio=2), (8, 6)),
@@ -166,47 +174,52 @@ def make_calls() -> list[Call]:
         ("attn_one_head", dict(dim=8, heads=1, sr_ratio=8), (16, 16)),
     ):
         part(cid, "tokens_module", attention_state, cfg,
-             {"tokens": _x(rng, (2, h * w, cfg["dim"]))}, cls="EfficientSelfAttention",
-             hw=[h, w])
+             {"tokens": _x(rng, (2, h * w, cfg["dim"]))}, ATTN, cls=ATTN, hw=[h, w])
     # MixFFN
     part("ffn_basic", "tokens_module", mix_ffn_state, dict(dim=16, hidden_dim=64),
-         {"tokens": _x(rng, (2, 24, 16))}, cls="MixFFN", hw=[4, 6])
+         {"tokens": _x(rng, (2, 24, 16))}, FFN, cls=FFN, hw=[4, 6])
     part("ffn_odd", "tokens_module", mix_ffn_state, dict(dim=8, hidden_dim=20),
-         {"tokens": _x(rng, (1, 35, 8))}, cls="MixFFN", hw=[7, 5])
+         {"tokens": _x(rng, (1, 35, 8))}, FFN, cls=FFN, hw=[7, 5])
     # SegFormerBlock (eval mode: drop_path is the identity)
     part("block_basic", "tokens_module", block_state,
          dict(dim=16, heads=2, sr_ratio=2, mlp_ratio=4, drop_path=0.0),
-         {"tokens": _x(rng, (2, 64, 16))}, cls="SegFormerBlock", hw=[8, 8])
+         {"tokens": _x(rng, (2, 64, 16))}, BLOCK, cls=BLOCK, hw=[8, 8])
     part("block_sr1_droppath", "tokens_module", block_state,
          dict(dim=24, heads=3, sr_ratio=1, mlp_ratio=2, drop_path=0.2),
-         {"tokens": _x(rng, (2, 35, 24))}, cls="SegFormerBlock", hw=[5, 7])
+         {"tokens": _x(rng, (2, 35, 24))}, BLOCK, cls=BLOCK, hw=[5, 7])
     # AllMLPDecoder: even maps; odd maps; a fuse layer that reads only the stage-4 slot
     part("decoder_basic", "decoder", decoder_state,
          dict(in_dims=[8, 16, 24, 32], dim=16, num_classes=5),
          {f"feat{i}": _x(rng, (2, c, 16 // 2**i, 24 // 2**i))
-          for i, c in enumerate([8, 16, 24, 32])})
+          for i, c in enumerate([8, 16, 24, 32])}, DECODER)
     part("decoder_odd", "decoder", decoder_state,
          dict(in_dims=[4, 8, 12, 16], dim=8, num_classes=3),
          {f"feat{i}": _x(rng, (1, c, s[0], s[1]))
           for i, (c, s) in enumerate(zip([4, 8, 12, 16], [(13, 9), (7, 5), (4, 3), (2, 2)],
-                                         strict=True))})
+                                         strict=True))}, DECODER)
     order_cfg = dict(in_dims=[6, 6, 6, 6], dim=6, num_classes=2)
     order_state = decoder_state(rng, **order_cfg)
     order_state["fuse.0.weight"][:, 6:] = 0.0  # only the first slot (stage 4 in HF's order)
     calls.append(Call("decoder_order", "decoder", {
         **_weights(order_state),
         **{f"feat{i}": _x(rng, (1, 6, 8 // 2**i, 8 // 2**i)) for i in range(4)}},
-        {"config": order_cfg}))
-    # the whole model: B0 on a non-square image, a tiny custom encoder at an odd size, gradients
-    calls.append(Call("model_b0", "model", {
-        **_weights(segformer_state(rng, B0_CONFIG, 3)), "images": _x(rng, (1, 3, 64, 96))},
-        {"config": B0_CONFIG, "num_classes": 3}))
-    calls.append(Call("model_tiny_odd", "model", {
-        **_weights(segformer_state(rng, TINY_CONFIG, 4)), "images": _x(rng, (2, 3, 45, 61))},
-        {"config": TINY_CONFIG, "num_classes": 4}))
-    calls.append(Call("model_grad", "model_grad", {"images": _x(rng, (2, 3, 32, 32)),
-                                                   "targets": rng.integers(0, 4, (2, 32, 32))},
-                      {"config": TINY_CONFIG, "num_classes": 4}))
+        {"config": order_cfg}, exercise=DECODER))
+    # the whole model, once per exercise (same weights and images for every exercise):
+    # B0 on a non-square image, a tiny custom encoder at an odd size, gradients in train mode
+    # (tests/labs/test_lab03.py checks that the reference logits are Hugging Face's)
+    b0 = {**_weights(segformer_state(rng, B0_CONFIG, 3)), "images": _x(rng, (1, 3, 64, 96))}
+    tiny = {**_weights(segformer_state(rng, TINY_CONFIG, 4)), "images": _x(rng, (2, 3, 45, 61))}
+    grad = {"images": _x(rng, (2, 3, 32, 32)), "targets": rng.integers(0, 4, (2, 32, 32))}
+    for k, name in enumerate(NAMES, start=1):
+        calls.append(Call(f"model_b0_{k}", "model", b0,
+                          {"config": B0_CONFIG, "num_classes": 3, "part": name},
+                          exercise=name))
+        calls.append(Call(f"model_tiny_odd_{k}", "model", tiny,
+                          {"config": TINY_CONFIG, "num_classes": 4, "part": name},
+                          exercise=name))
+        calls.append(Call(f"model_grad_{k}", "model_grad", grad,
+                          {"config": TINY_CONFIG, "num_classes": 4, "part": name},
+                          exercise=name))
     return calls
 
 

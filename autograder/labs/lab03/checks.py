@@ -1,9 +1,14 @@
-"""Lab 03 checks (trusted parent): compare the student's outputs with the references.
+"""Lab 03 checks (trusted parent): compare the student's raw outputs with the references.
 
-Parts are compared with the solution's outputs (1e-5); the whole model with the logits of Hugging
-Face's SegFormer holding the same weights, computed in the reference run (< 1e-4).
+Parts are compared with the solution's outputs (1e-5); the whole model with the reference's
+logits (< 1e-4), which are those of Hugging Face's SegFormer holding the same weights
+(tests/labs/test_lab03.py checks it: the child cannot import ``transformers``). Every check
+grades one exercise: the whole-model checks exist once per part, with that part the student's and
+the other four the reference, so a mistake costs only its own part's points. The probes hand back
+tensors, numbers and names; every verdict is made here.
 """
 
+import numpy as np
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
 from autograder.spec import LabCase, StudentError
@@ -12,15 +17,30 @@ HIDDEN = "after_due_date"
 TOL = dict(rtol=1e-5, atol=1e-5)
 _PARTS = ("OverlapPatchEmbed", "EfficientSelfAttention", "MixFFN", "SegFormerBlock",
           "AllMLPDecoder")
-_MODEL = "SegFormer (labkit's scaffold around your five classes)"
+
+
+def _ints(values) -> list[int] | None:
+    """``values`` (numbers from JSON) as ints, None unless every one is integral."""
+    if not isinstance(values, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer()
+            for v in values):
+        return None
+    return [int(v) for v in values]
 
 
 class PatchEmbedChecks(LabCase):
     def _check(self, cid: str) -> None:
         got, ref = self.outputs(cid, "OverlapPatchEmbed"), self.reference(cid)
-        if got.values.get("hw") != ref.values["hw"]:
-            raise StudentError(f"OverlapPatchEmbed returned (H, W) = {got.values.get('hw')}, "
-                               f"expected {ref.values['hw']} (padding = patch_size // 2).")
+        hw, want = _ints(got.values.get("hw")), _ints(ref.values["hw"])
+        kinds = got.values.get("hw_types")
+        if hw is None or not isinstance(kinds, list) or any(
+                str(k).startswith(("float", "bool")) for k in kinds):
+            raise StudentError(f"OverlapPatchEmbed returned H, W = {got.values.get('hw')} of "
+                               f"types {kinds}: they must be Python ints (the size of the map "
+                               "after proj).")
+        if hw != want:
+            raise StudentError(f"OverlapPatchEmbed returned (H, W) = {tuple(hw)}, expected "
+                               f"{tuple(want)} (padding = patch_size // 2).")
         self.check_array(got, ref, "tokens", what="OverlapPatchEmbed tokens", dtype_kind="f",
                          **TOL)
 
@@ -150,49 +170,80 @@ class DecoderChecks(LabCase):
                     "concatenation, which must hold stage 4: concatenate in reverse stage order)")
 
 
+def _size(parameters) -> int:
+    return int(sum(np.prod(shape, dtype=np.int64) for shape in parameters.values()))
+
+
 class ModelChecks(LabCase):
-    def _vs_hf(self, cid: str) -> None:
-        for name in _PARTS:
-            self.exercise_ok(name)
-        got, ref = self.outputs(cid, _MODEL), self.reference(cid)
-        if got.values.get("params") != ref.values["params"]:
-            raise StudentError(f"your SegFormer has {got.values.get('params')} parameters, "
-                               f"Hugging Face's {ref.values['params']}.")
-        # the reference run's Hugging Face logits (same weights): max abs difference < 1e-4
-        self.check_array(got, ref, "logits", what="SegFormer logits", dtype_kind="f")
-        ref_hf = type(ref)(arrays={"logits": ref.arrays["hf_logits"]})
-        self.check_array(got, ref_hf, "logits",
-                         what="SegFormer logits vs Hugging Face (max abs difference 1e-4)",
+    """The whole model from one student part (the others: reference), once per exercise."""
+
+    def _model(self, cid: str, part: str) -> tuple:
+        got, ref = self.outputs(cid, part), self.reference(cid)
+        return got, ref, f"SegFormer with your {part} (the other parts: reference)"
+
+    def _vs_hf(self, family: str, k: int) -> None:
+        part = _PARTS[k - 1]
+        got, ref, what = self._model(f"model_{family}_{k}", part)
+        have, want = got.values.get("parameters"), ref.values["parameters"]
+        if not isinstance(have, dict) or _size(have) != _size(want):
+            raise StudentError(f"{what} has {_size(have) if isinstance(have, dict) else have} "
+                               f"parameters, Hugging Face's {_size(want)}.")
+        # the reference logits are Hugging Face's (same weights): max abs difference < 1e-4
+        self.check_array(got, ref, "logits",
+                         what=f"{what}: logits vs Hugging Face's (max abs difference 1e-4)",
                          rtol=0.0, atol=1e-4, dtype_kind="f")
 
-    @weight(4)
-    @number("6.1")
-    @visibility("visible")
-    def test_b0_matches_hugging_face(self):
-        """SegFormer-B0 from your parts reproduces Hugging Face's logits (1x3x64x96, < 1e-4)"""
-        self._vs_hf("model_b0")
+    def _gradients(self, k: int) -> None:
+        part = _PARTS[k - 1]
+        got, ref, what = self._model(f"model_grad_{k}", part)
+        logits, want = got.arrays.get("logits"), ref.arrays["logits"]
+        if logits is None or logits.shape != want.shape:
+            raise StudentError(f"{what} in train mode: logits of shape "
+                               f"{None if logits is None else list(logits.shape)}, expected "
+                               f"{list(want.shape)}.")
+        if logits.dtype.kind != "f" or not np.isfinite(logits).all():
+            raise StudentError(f"{what}: the logits contain NaN or Inf in train mode.")
+        trainable = got.values.get("trainable")
+        with_grad = got.values.get("with_grad")
+        if not isinstance(trainable, list) or not isinstance(with_grad, list):
+            raise StudentError(f"{what}: no parameter list came back.")
+        missing = [n for n in trainable if n not in set(with_grad)]
+        if missing:
+            raise StudentError(f"{what}: {len(missing)} parameters get no gradient (e.g. "
+                               f"{missing[:6]}): every layer of your {part} must be used in "
+                               "forward.")
 
-    @weight(2)
-    @number("6.2")
-    @visibility(HIDDEN)
-    def test_custom_config_odd_size(self):
-        """SegFormer with a custom encoder (heads > 1 in every stage) at 45x61 vs Hugging Face"""
-        self._vs_hf("model_tiny_odd")
 
-    @weight(1)
-    @number("6.3")
-    @visibility(HIDDEN)
-    def test_gradients(self):
-        """SegFormer in train mode (drop_path 0.1): every parameter receives a gradient"""
-        for name in _PARTS:
-            self.exercise_ok(name)
-        got, ref = self.outputs("model_grad", _MODEL), self.reference("model_grad")
-        if got.values.get("shape") != ref.values["shape"]:
-            raise StudentError(f"logits of shape {got.values.get('shape')}, expected "
-                               f"{ref.values['shape']}.")
-        if not got.values.get("finite"):
-            raise StudentError("the logits contain NaN or Inf in train mode.")
-        if got.values.get("n_without_grad") != 0:
-            raise StudentError(f"{got.values.get('n_without_grad')} parameters get no gradient "
-                               f"(e.g. {got.values.get('params_without_grad')}): every layer "
-                               "must be used in forward.")
+# share of each part in a whole-model check (powers of two: the totals stay exact): the
+# attention, the block and the decoder count twice as much as the patch embedding and Mix-FFN
+_SHARE = (0.125, 0.25, 0.125, 0.25, 0.25)
+
+
+def _add_model_checks() -> None:
+    """6.1.k (4 points in all, visible), 6.2.k (2, hidden), 6.3.k (1, hidden): k = exercise."""
+    families = (
+        ("6.1", "b0", 4, "visible",
+         "{part} in SegFormer-B0 reproduces Hugging Face's logits (1x3x64x96, < 1e-4; the "
+         "other parts: reference)"),
+        ("6.2", "tiny_odd", 2, HIDDEN,
+         "{part} in SegFormer with a custom encoder (heads > 1 in every stage) at 45x61 vs "
+         "Hugging Face (the other parts: reference)"),
+        ("6.3", "grad", 1, HIDDEN,
+         "{part} in SegFormer in train mode (drop_path 0.1): every parameter receives a "
+         "gradient (the other parts: reference)"),
+    )
+    for num, family, points, vis, title in families:
+        for k, part in enumerate(_PARTS, start=1):
+            if family == "grad":
+                def test(self, k=k):
+                    self._gradients(k)
+            else:
+                def test(self, k=k, family=family):
+                    self._vs_hf(family, k)
+            test.__name__ = f"test_{family}_{k}_{part}"
+            test.__doc__ = title.format(part=part)
+            test = weight(points * _SHARE[k - 1])(number(f"{num}.{k}")(visibility(vis)(test)))
+            setattr(ModelChecks, test.__name__, test)
+
+
+_add_model_checks()

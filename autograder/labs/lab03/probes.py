@@ -2,14 +2,22 @@
 
 Parts are built from the student's classes, loaded with the state dict made in the parent (names
 and shapes as the stubs specify, ``strict=True``) and run in eval mode. The whole model is
-labkit's scaffold around the student's classes; the same weights also go into Hugging Face's
-``SegformerForSemanticSegmentation`` (built offline from its config), whose logits are returned
-next to the student's. No expected values live here.
+labkit's scaffold around the graded class and the reference for the other parts (the child
+cannot import ``transformers``: tests/labs/test_lab03.py shows that the reference logits of these
+calls are Hugging Face's). Raw outputs only (tensors, numbers, names): every comparison is made
+in the parent.
 """
 
 import numpy as np
 import torch
-from probe_utils import check_names_and_shapes, tensor_out
+from probe_utils import (
+    check_names_and_shapes,
+    grad_out,
+    number_out,
+    parameters_out,
+    requires_grad,
+    tensor_out,
+)
 from torch import nn
 
 
@@ -45,14 +53,9 @@ def patch_embed(ns, inputs, config):
     if not (isinstance(out, tuple) and len(out) == 3):
         raise TypeError(f"{what}.forward must return (tokens, H, W), got {type(out).__name__}")
     tokens, h, w = out
-    hw = []
-    for v in (h, w):
-        if isinstance(v, torch.Tensor) and v.numel() == 1:
-            v = int(torch.Tensor.item(v))
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"{what}.forward: H and W must be ints, got {type(v).__name__}")
-        hw.append(int(v))
-    return {"tokens": tensor_out(tokens, what), "hw": hw}
+    return {"tokens": tensor_out(tokens, what),
+            "hw": [number_out(v, f"{what}.forward's {n}") for n, v in (("H", h), ("W", w))],
+            "hw_types": [type(v).__name__ for v in (h, w)]}
 
 
 def tokens_module(ns, inputs, config, cls, hw):
@@ -74,49 +77,48 @@ def decoder(ns, inputs, config):
 
 # ----------------------------------------------------------------------------- whole model
 
+_NAMES = ("OverlapPatchEmbed", "EfficientSelfAttention", "MixFFN", "SegFormerBlock",
+          "AllMLPDecoder")
 
-def _segformer(ns, config, num_classes, drop_path=0.0):
+
+def _segformer(ns, config, num_classes, part, drop_path=0.0):
+    """labkit's scaffold around the classes in ``ns``.
+
+    ``part`` is the graded exercise; the other classes in ``ns`` are the reference. A reference
+    block builds its attention and Mix-FFN from the reference classes, so when ``part`` is one of
+    those two, the student's class takes that place in every block."""
     from labkit.models.segformer import MitConfig, SegFormer
 
+    embed_cls, attn_cls, ffn_cls, block_cls, decoder_cls = (ns[n] for n in _NAMES)
+
+    def block(*, dim, heads, sr_ratio, mlp_ratio, drop_path):
+        out = block_cls(dim=dim, heads=heads, sr_ratio=sr_ratio, mlp_ratio=mlp_ratio,
+                        drop_path=drop_path)
+        if part == "EfficientSelfAttention":
+            out.attn = attn_cls(dim=dim, heads=heads, sr_ratio=sr_ratio)
+        elif part == "MixFFN":
+            out.ffn = ffn_cls(dim=dim, hidden_dim=int(dim * mlp_ratio))
+        return out
+
+    block.__name__ = "SegFormerBlock"
     return SegFormer(config=MitConfig(**config), num_classes=num_classes,
-                     patch_embed_cls=ns["OverlapPatchEmbed"],
-                     attention_cls=ns["EfficientSelfAttention"], mix_ffn_cls=ns["MixFFN"],
-                     block_cls=ns["SegFormerBlock"], decoder_cls=ns["AllMLPDecoder"],
-                     drop_path=drop_path)
+                     patch_embed_cls=embed_cls, attention_cls=attn_cls, mix_ffn_cls=ffn_cls,
+                     block_cls=block, decoder_cls=decoder_cls, drop_path=drop_path)
 
 
-def _hf_logits(config, num_classes, state, images):
-    """Hugging Face's SegFormer with the same weights (mapped by name), eval mode."""
-    from transformers import SegformerForSemanticSegmentation
-
-    from labkit.models.segformer import MitConfig, hf_key_to_labkit, to_hf_config
-
-    hf = SegformerForSemanticSegmentation(
-        to_hf_config(MitConfig(**config), num_labels=num_classes))
-    hf_state = {k: state[hf_key_to_labkit(k)] for k in hf.state_dict()}
-    hf.load_state_dict(hf_state, strict=True)
-    hf.eval()
-    with torch.no_grad():
-        return hf(pixel_values=images).logits
-
-
-def model(ns, inputs, config, num_classes):
+def model(ns, inputs, config, num_classes, part):
     state = _state(inputs)
     images = torch.from_numpy(inputs["images"])
-    net = _load(_segformer(ns, config, num_classes), state,
-                f"SegFormer-{config['name']} built from your classes")
+    net = _load(_segformer(ns, config, num_classes, part), state,
+                f"SegFormer-{config['name']} with your {part}")
     with torch.no_grad():
         logits = net(images)
-    out = {"logits": tensor_out(logits, "SegFormer.forward"),
-           "params": int(sum(p.numel() for p in net.parameters()))}
-    del net
-    out["hf_logits"] = tensor_out(_hf_logits(config, num_classes, state, images), "HF")
-    return out
+    return {"logits": tensor_out(logits, "SegFormer.forward"), "parameters": parameters_out(net)}
 
 
-def model_grad(ns, inputs, config, num_classes):
+def model_grad(ns, inputs, config, num_classes, part):
     torch.manual_seed(0)
-    net = _segformer(ns, config, num_classes, drop_path=0.1)
+    net = _segformer(ns, config, num_classes, part, drop_path=0.1)
     net.train()
     images = torch.from_numpy(inputs["images"])
     targets = torch.from_numpy(inputs["targets"])
@@ -124,7 +126,7 @@ def model_grad(ns, inputs, config, num_classes):
     up = nn.functional.interpolate(logits, size=targets.shape[-2:], mode="bilinear",
                                    align_corners=False)
     nn.functional.cross_entropy(up, targets).backward()
-    no_grad = sorted(n for n, p in net.named_parameters() if p.requires_grad and p.grad is None)
-    return {"shape": [int(s) for s in logits.shape], "params_without_grad": no_grad[:8],
-            "n_without_grad": len(no_grad),
-            "finite": bool(torch.isfinite(logits).all())}
+    params = list(net.named_parameters())
+    return {"logits": tensor_out(logits, "SegFormer.forward (train mode)"),
+            "trainable": [n for n, p in params if requires_grad(p)],
+            "with_grad": [n for n, p in params if grad_out(p) is not None]}

@@ -1,5 +1,11 @@
-"""Lab 04 checks (trusted parent): compare the student's outputs with the references."""
+"""Lab 04 checks (trusted parent): compare the student's raw outputs with the references.
 
+The probes hand back what the student's functions returned, the models' requires_grad flags and
+their tensors before and after a call; every comparison is made here. The exercises are
+independent: each call runs one of them.
+"""
+
+import numpy as np
 from gradescope_utils.autograder_utils.decorators import number, visibility, weight
 
 from autograder.spec import LabCase, StudentError
@@ -20,6 +26,30 @@ def _set_difference(have, want, lacks: str, extra: str) -> str:
                      + [f"{extra} {_names(surplus)}"] * bool(surplus))
 
 
+def _tensors(result, prefix: str) -> dict[str, np.ndarray]:
+    """The named tensors a probe flattened into ``prefix`` (+ ``_keys``, ``_shapes``)."""
+    flat = result.arrays.get(prefix)
+    keys, shapes = result.values.get(f"{prefix}_keys"), result.values.get(f"{prefix}_shapes")
+    if (flat is None or flat.ndim != 1 or not isinstance(keys, list)
+            or not isinstance(shapes, list) or len(keys) != len(shapes)
+            or not all(isinstance(k, str) for k in keys)
+            or not all(isinstance(sh, list) and all(isinstance(d, int) and d >= 0 for d in sh)
+                       for sh in shapes)):
+        raise StudentError("the model's tensors could not be read back (malformed output).")
+    sizes = [int(np.prod(sh, dtype=np.int64)) for sh in shapes]
+    if sum(sizes) != flat.size:
+        raise StudentError("the model's tensors could not be read back (malformed output).")
+    out, at = {}, 0
+    for key, shape, size in zip(keys, shapes, sizes, strict=True):
+        out[key] = flat[at:at + size].reshape(shape)
+        at += size
+    return out
+
+
+def _differ(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return a is None or b is None or a.shape != b.shape or not np.array_equal(a, b)
+
+
 class FreezeChecks(LabCase):
     def _check(self, cid: str) -> None:
         got, ref = self.outputs(cid, "freeze_encoder"), self.reference(cid)
@@ -32,7 +62,7 @@ class FreezeChecks(LabCase):
         if wrong:
             raise StudentError(f"these parameters outside model.encoder were frozen (or their "
                                f"flag changed): {_names(wrong)}; freeze only model.encoder.")
-        if not g.get("count_is_int") or g.get("count") != r["count"]:
+        if g.get("count_type") != "int" or g.get("count") != r["count"]:
             raise StudentError(f"freeze_encoder returned {g.get('count')!r}, expected the number "
                                f"of encoder parameter elements as an int ({int(r['count']):,}).")
 
@@ -69,11 +99,14 @@ class FreezeChecks(LabCase):
     @visibility(HIDDEN)
     def test_training_step(self):
         """freeze_encoder: one optimiser step changes the head and leaves the encoder as it was"""
-        got = self.outputs("freeze_step", "freeze_encoder").values
-        if got.get("encoder_changed"):
+        got, ref = self.outputs("freeze_step", "freeze_encoder"), self.reference("freeze_step")
+        before, after = _tensors(ref, "before"), _tensors(got, "after")
+        encoder = set(ref.values["encoder"])
+        changed = [k for k in before if _differ(after.get(k), before[k])]
+        if [k for k in changed if k in encoder]:
             raise StudentError(f"after a training step these encoder parameters changed: "
-                               f"{_names(got['encoder_changed'])}.")
-        if not got.get("head_changed"):
+                               f"{_names(k for k in changed if k in encoder)}.")
+        if not [k for k in changed if k not in encoder]:
             raise StudentError("after a training step the head did not change: it must stay "
                                "trainable.")
 
@@ -81,14 +114,19 @@ class FreezeChecks(LabCase):
 class ParamGroupChecks(LabCase):
     def _check(self, cid: str) -> None:
         got, ref = self.outputs(cid, "param_groups"), self.reference(cid)
-        g, r = got.values, ref.values
-        if g.get("foreign"):
-            raise StudentError(f"{g['foreign']} tensors in the groups are not parameters of the "
+        have, want = got.values.get("groups"), ref.values["groups"]
+        if not isinstance(have, list) or not all(
+                isinstance(x, dict) and isinstance(x.get("params"), list) for x in have):
+            raise StudentError("param_groups must return a list of dicts with a 'params' list.")
+        members = [n for x in have for n in x["params"]]
+        foreign = sum(n is None for n in members)
+        if foreign:
+            raise StudentError(f"{foreign} tensors in the groups are not parameters of the "
                                "model.")
-        if g.get("duplicates"):
-            raise StudentError(f"{g['duplicates']} parameters are in more than one group (or "
-                               "twice in one): each trainable parameter goes in exactly one.")
-        have, want = g.get("groups", []), r["groups"]
+        duplicates = len(members) - len(set(members))
+        if duplicates:
+            raise StudentError(f"{duplicates} parameters are in more than one group (or twice "
+                               "in one): each trainable parameter goes in exactly one.")
         if [x.get("name") for x in have] != [x["name"] for x in want]:
             raise StudentError(f"groups named {[x.get('name') for x in have]}, expected "
                                f"{[x['name'] for x in want]} (frozen parameters are left out and "
@@ -100,9 +138,6 @@ class ParamGroupChecks(LabCase):
             wrong = _set_difference(h["params"], w["params"], "missing", "should not contain")
             if wrong:
                 raise StudentError(f"group {w['name']!r}: {wrong}.")
-        if g.get("optimizer_lrs") != r["optimizer_lrs"]:
-            raise StudentError(f"torch.optim.AdamW(groups) gave learning rates "
-                               f"{g.get('optimizer_lrs')!r}, expected {r['optimizer_lrs']!r}.")
 
     @weight(2)
     @number("2.1")
@@ -124,6 +159,11 @@ class ParamGroupChecks(LabCase):
     def test_fcn(self):
         """param_groups: torchvision FCN, an optimiser built from the groups"""
         self._check("groups_fcn")
+        got = self.outputs("groups_fcn_optimizer", "param_groups").values.get("lrs")
+        want = self.reference("groups_fcn_optimizer").values["lrs"]
+        if got != want:
+            raise StudentError(f"torch.optim.AdamW(groups) gave learning rates {got!r}, "
+                               f"expected {want!r}.")
 
     @weight(1)
     @number("2.4")
@@ -141,20 +181,28 @@ class LoadChecks(LabCase):
             raise StudentError(f"the report has keys {g.get('report_keys')}, expected "
                                "'matched', 'missing' and 'unexpected'.")
         for key in ("matched", "missing", "unexpected"):
-            if g.get(key + "_duplicates"):
+            have = g.get(key)
+            if not isinstance(have, list) or not all(isinstance(k, str) for k in have):
+                raise StudentError(f"report[{key!r}] must be a list of keys.")
+            if len(have) != len(set(have)):
                 raise StudentError(f"report[{key!r}] lists some keys twice.")
-            wrong = _set_difference(g[key], r[key], "lacks", "should not list")
+            wrong = _set_difference(have, r[key], "lacks", "should not list")
             if wrong:
                 raise StudentError(f"report[{key!r}] {wrong}.")
 
     def _tensors(self, cid: str) -> None:
         got, ref = self.outputs(cid, "load_encoder_weights"), self.reference(cid)
-        have, want = got.values.get("origin", {}), ref.values["origin"]
-        for origin, what in (("checkpoint", "were not copied from the checkpoint"),
-                             ("unchanged", "should have kept their values")):
-            bad = [k for k, v in want.items() if v == origin and have.get(k) != v]
-            if bad:
-                raise StudentError(f"these tensors of the model {what}: {_names(bad)}.")
+        have, want = _tensors(got, "after"), _tensors(ref, "after")
+        if sorted(have) != sorted(want):
+            raise StudentError("the model's state_dict() names changed: "
+                               f"{_set_difference(have, want, 'lacks', 'has unexpected')}.")
+        matched = set(ref.values["matched"])
+        bad = [k for k in want if _differ(have[k], want[k])]
+        for copied, what in ((True, "were not copied from the checkpoint"),
+                             (False, "should have kept their values")):
+            wrong = [k for k in bad if (k in matched) == copied]
+            if wrong:
+                raise StudentError(f"these tensors of the model {what}: {_names(wrong)}.")
 
     @weight(2)
     @number("3.1")
@@ -199,34 +247,53 @@ class ReinitChecks(LabCase):
     def _check(self, cid: str, *, fresh: bool = False) -> None:
         got, ref = self.outputs(cid, "reinit_head"), self.reference(cid)
         g, r = got.values, ref.values
-        if not g.get("returned_model"):
-            raise StudentError("reinit_head must return the model it was given.")
-        if g.get("last_conv_name") != r["last_conv_name"]:
-            raise StudentError(f"the head's last nn.Conv2d is now {g.get('last_conv_name')!r}, "
-                               f"expected it at {r['last_conv_name']!r} (replace the layer "
-                               "in place, keep its name).")
-        if g.get("last_conv") != r["last_conv"]:
-            raise StudentError(f"the new last layer is {g.get('last_conv')}, expected "
-                               f"{r['last_conv']}.")
-        if not g.get("same_keys"):
+        if g.get("returned") != "the model":
+            raise StudentError(f"reinit_head must return the model it was given (it returned "
+                               f"{g.get('returned')!r}).")
+        convs, want = g.get("convs"), r["convs"][-1]
+        if not isinstance(convs, list) or not convs or not isinstance(convs[-1], dict):
+            raise StudentError("model.head has no nn.Conv2d any more.")
+        last = convs[-1]
+        if last.get("name") != want["name"]:
+            raise StudentError(f"the head's last nn.Conv2d is now {last.get('name')!r}, "
+                               f"expected it at {want['name']!r} (replace the layer in place, "
+                               "keep its name).")
+        if last != want:
+            diff = {k: last.get(k) for k in want if last.get(k) != want[k]}
+            raise StudentError(f"the new last layer has {diff}, expected "
+                               f"{ {k: want[k] for k in diff} } (in_channels, kernel_size, "
+                               "stride and padding of the old one, num_classes outputs, a bias).")
+        before, ref_after, after = _tensors(ref, "before"), _tensors(ref, "after"), \
+            _tensors(got, "after")
+        if sorted(after) != sorted(ref_after):
             raise StudentError("state_dict() names changed: keep the replaced layer's name and "
-                               "every other module.")
-        if g.get("changed") != r["changed"]:
-            extra = sorted(set(g.get("changed", [])) - set(r["changed"]))
-            raise StudentError(f"tensors other than the last layer changed: {_names(extra)}."
-                               if extra else f"changed tensors {g.get('changed')}, expected "
-                               f"{r['changed']}.")
+                               "every other module ("
+                               f"{_set_difference(after, ref_after, 'lacks', 'has unexpected')}).")
+        layer = [k for k in ref_after if _differ(ref_after[k], before.get(k))]
+        changed = [k for k in after if _differ(after[k], before.get(k))]
+        extra = [k for k in changed if k not in layer]
+        if extra:
+            raise StudentError(f"tensors other than the last layer changed: {_names(extra)}.")
+        dtypes, ref_dtypes = g.get("dtypes") or {}, r["dtypes"]
+        wrong = [k for k in layer if k in ref_dtypes and dtypes.get(k) != ref_dtypes[k]]
+        if wrong:
+            raise StudentError(f"the new layer's {_names(wrong)} have dtype "
+                               f"{[dtypes.get(k) for k in wrong]}, expected "
+                               f"{[ref_dtypes[k] for k in wrong]} (the old layer's).")
         if g.get("logits_shape") != r["logits_shape"]:
             raise StudentError(f"logits of shape {g.get('logits_shape')}, expected "
                                f"{r['logits_shape']}.")
         if fresh:
-            if not g.get("fresh"):
+            if [k for k in layer if k not in changed]:
                 raise StudentError("with the same class count the last layer kept its old "
                                    "weights: it must be freshly initialised.")
-            if not g.get("within_default_init"):
+            fan_in = want["in"] * int(np.prod(want["kernel"]))
+            bound = 1.0 / fan_in ** 0.5 + 1e-6
+            if any(np.abs(after[k]).max(initial=0.0) > bound for k in layer):
                 raise StudentError("the new layer's weights exceed PyTorch's default "
                                    "initialisation bound 1/sqrt(fan_in).")
-            if not g.get("trainable"):
+            flags = g.get("requires_grad") or {}
+            if not all(flags.get(k) is True for k in layer):
                 raise StudentError("the new layer's parameters must require gradients.")
 
     @weight(2)

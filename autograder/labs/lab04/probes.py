@@ -2,15 +2,17 @@
 
 Models are built here with fixed seeds (small: no checkpoint is read): ``toy`` (encoder and a
 nested head as attributes, plus a parameter outside both), ``fcn`` (torchvision ``FCN`` on a tiny
-backbone, labkit's ``FCNSegmenter``) and ``segformer`` (tiny Hugging Face SegFormer). No expected
-values live here.
+backbone, labkit's ``FCNSegmenter``) and ``segformer`` (tiny Hugging Face SegFormer). Raw
+outputs only (returned values, flags, names, tensors before and after a call): every comparison
+is made in the parent, and no expected value lives here.
 """
 
 from collections import OrderedDict
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from probe_utils import number_out
+from probe_utils import dtype_of, number_out, requires_grad, shape_of, tensor_out
 from torch import nn
 
 
@@ -67,6 +69,27 @@ def _encoder_names(model):
     return [n for n, p in model.named_parameters() if id(p) in ids]
 
 
+def _flat(named, prefix):
+    """Named tensors as one float64 vector ``prefix`` plus ``prefix_keys`` and ``prefix_shapes``
+    (the parent cuts it back into tensors; integer buffers are small counters, exact in float64)."""
+    keys, shapes, parts = [], [], []
+    for k, v in named:
+        arr = tensor_out(v, k)
+        keys.append(str(k))
+        shapes.append([int(d) for d in arr.shape])
+        parts.append(arr.astype(np.float64).ravel())
+    return {prefix: np.concatenate(parts) if parts else np.zeros(0),
+            f"{prefix}_keys": keys, f"{prefix}_shapes": shapes}
+
+
+def _state_out(model, prefix):
+    return _flat(model.state_dict().items(), prefix)
+
+
+def _params_out(model, prefix):
+    return _flat(model.named_parameters(), prefix)
+
+
 # ----------------------------------------------------------------------------- freeze_encoder
 
 
@@ -77,73 +100,73 @@ def freeze(ns, inputs, kind, prefreeze=()):
         params[name].requires_grad_(False)
     count = ns["freeze_encoder"](model)
     return {"count": number_out(count, "freeze_encoder's return value"),
-            "count_is_int": isinstance(count, int) and not isinstance(count, bool),
-            "requires_grad": {n: bool(p.requires_grad) for n, p in model.named_parameters()}}
+            "count_type": type(count).__name__,
+            "requires_grad": {n: requires_grad(p) for n, p in model.named_parameters()}}
 
 
 def freeze_step(ns, inputs, kind):
+    """One SGD step on the trainable parameters after freeze_encoder: the parameters before
+    (``before.<name>``) and after (``after.<name>``) and the encoder's names."""
     model = build(kind, 3)
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    encoder = _encoder_names(model)
+    before = _params_out(model, "before")
     ns["freeze_encoder"](model)
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    trainable = [p for p in model.parameters() if requires_grad(p)]
     optimizer = torch.optim.SGD(trainable, lr=0.1)
     model.train()
     loss = F.cross_entropy(model(torch.from_numpy(inputs["images"])),
                            torch.from_numpy(inputs["targets"]))
     loss.backward()
     optimizer.step()
-    encoder = set(_encoder_names(model))
-    changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
-    return {"encoder_changed": sorted(changed & encoder)[:5],
-            "head_changed": bool(changed - encoder)}
+    return {**before, **_params_out(model, "after"), "encoder": encoder}
 
 
 # ----------------------------------------------------------------------------- param_groups
 
 
-def groups(ns, inputs, kind, lr_encoder, lr_head, frozen=None):
-    model = build(kind, 3)
+def _freeze_for(model, frozen):
     encoder = _encoder_names(model)
     params = dict(model.named_parameters())
-    if frozen == "all":
-        for n in encoder:
-            params[n].requires_grad_(False)
-    elif frozen == "first":
-        for n in encoder[:4]:
-            params[n].requires_grad_(False)
+    chosen = encoder if frozen == "all" else encoder[:4] if frozen == "first" else []
+    for n in chosen:
+        params[n].requires_grad_(False)
+
+
+def groups(ns, inputs, kind, lr_encoder, lr_head, frozen=None):
+    """The groups as returned: per group its name, lr and the model's names of its tensors in
+    order (None for a tensor that is not a parameter of the model; repeats kept)."""
+    model = build(kind, 3)
+    _freeze_for(model, frozen)
     out = ns["param_groups"](model, lr_encoder, lr_head)
     if not isinstance(out, (list, tuple)):
         raise TypeError(f"param_groups must return a list of dicts, got {type(out).__name__}")
     names = {id(p): n for n, p in model.named_parameters()}
-    described, seen, duplicates, foreign = [], set(), 0, 0
+    described = []
     for g in out:
         if not isinstance(g, dict) or "params" not in g:
             raise TypeError("each parameter group must be a dict with a 'params' list")
-        members = []
-        for p in list(g["params"]):
-            if id(p) not in names:
-                foreign += 1
-                continue
-            duplicates += id(p) in seen
-            seen.add(id(p))
-            members.append(names[id(p)])
-        lr = g.get("lr")
-        described.append({"name": g.get("name") if isinstance(g.get("name"), str) else None,
-                          "lr": number_out(lr, "a group's lr") if lr is not None else None,
-                          "params": sorted(members)})
-    try:
-        opt = torch.optim.AdamW(out, lr=1.0)
-        optimizer_lrs = [float(g["lr"]) for g in opt.param_groups]
-    except Exception as exc:  # noqa: BLE001 - reported to the student
-        optimizer_lrs = f"{type(exc).__name__}: {exc}"
-    return {"groups": described, "duplicates": duplicates, "foreign": foreign,
-            "optimizer_lrs": optimizer_lrs}
+        name, lr = dict.get(g, "name"), dict.get(g, "lr")
+        described.append({
+            "name": name if isinstance(name, str) else None,
+            "lr": None if lr is None else number_out(lr, "a group's lr"),
+            "params": [names.get(id(p)) for p in list(dict.get(g, "params"))]})
+    return {"groups": described}
+
+
+def groups_optimizer(ns, inputs, kind, lr_encoder, lr_head, frozen=None):
+    """The learning rates of ``torch.optim.AdamW`` built from the returned groups."""
+    model = build(kind, 3)
+    _freeze_for(model, frozen)
+    optimizer = torch.optim.AdamW(ns["param_groups"](model, lr_encoder, lr_head), lr=1.0)
+    return {"lrs": [number_out(g["lr"], "an optimiser group's lr")
+                    for g in optimizer.param_groups]}
 
 
 # ----------------------------------------------------------------------------- load
 
 
 def load(ns, inputs, kind, src_classes, dst_classes, extra=False, encoder_only=False):
+    """The report's lists as returned and the model's state after the call (``after``)."""
     source = build(kind, src_classes, seed=1)
     state = dict(source.state_dict())
     if encoder_only:  # an ImageNet-classifier-like checkpoint: encoder keys plus a classifier
@@ -155,67 +178,46 @@ def load(ns, inputs, kind, src_classes, dst_classes, extra=False, encoder_only=F
         state["extra.weight"] = torch.zeros(2)
         state["encoder.0.weight_old"] = torch.zeros(4, 3, 3, 3)
     model = build(kind, dst_classes, seed=2)
-    init = {k: v.clone() for k, v in model.state_dict().items()}
     report = ns["load_encoder_weights"](model, {k: v.clone() for k, v in state.items()})
     if not isinstance(report, dict):
         raise TypeError(f"load_encoder_weights must return a dict, got {type(report).__name__}")
     lists = {}
     for key in ("matched", "missing", "unexpected"):
-        value = report.get(key)
+        value = dict.get(report, key)
         if not isinstance(value, (list, tuple)) or not all(isinstance(k, str) for k in value):
             raise TypeError(f"report[{key!r}] must be a list of keys (str), got "
                             f"{type(value).__name__}")
-        lists[key] = sorted(value)
-        lists[key + "_duplicates"] = len(value) - len(set(value))
-    origin = {}
-    for k, v in model.state_dict().items():
-        if k in state and tuple(state[k].shape) == tuple(v.shape) and torch.equal(v, state[k]):
-            origin[k] = "checkpoint"
-        elif torch.equal(v, init[k]):
-            origin[k] = "unchanged"
-        else:
-            origin[k] = "other"
-    return {**lists, "report_keys": sorted(str(k) for k in report), "origin": origin}
+        lists[key] = [str.__str__(k) for k in value]
+    return {**lists, "report_keys": [str(k) for k in dict.keys(report)],
+            **_state_out(model, "after")}
 
 
 # ----------------------------------------------------------------------------- reinit_head
 
 
-def _last_conv(head):
-    name, last = None, None
-    for n, m in head.named_modules():
-        if isinstance(m, nn.Conv2d):
-            name, last = n, m
-    return name, last
+def _convs(head):
+    """Every nn.Conv2d of ``head`` in named_modules() order, with its hyper-parameters."""
+    return [{"name": n, "in": int(m.in_channels), "out": int(m.out_channels),
+             "kernel": [int(k) for k in m.kernel_size], "stride": [int(k) for k in m.stride],
+             "padding": [int(k) for k in m.padding] if not isinstance(m.padding, str)
+             else m.padding, "bias": m.bias is not None}
+            for n, m in head.named_modules() if isinstance(m, nn.Conv2d)]
 
 
 def reinit(ns, inputs, kind, src_classes, num_classes):
+    """The model's state before (``before``) and after (``after``) the call, the head's
+    convolutions after it, what came back, the flags and dtypes of the parameters, and the
+    logits' shape."""
     model = build(kind, src_classes)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    old_name, old = _last_conv(model.head)
-    old_weight = old.weight.detach().clone()
+    before = _state_out(model, "before")
     out = ns["reinit_head"](model, num_classes)
-    after = model.state_dict()
-    name, conv = _last_conv(model.head)
-    changed = sorted(k for k, v in after.items()
-                     if k not in before or tuple(v.shape) != tuple(before[k].shape)
-                     or not torch.equal(v, before[k]))
-    info = {"returned_model": out is model, "same_keys": sorted(after) == sorted(before),
-            "changed": changed, "last_conv_name": name, "old_name": old_name}
-    if conv is not None:
-        fan_in = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
-        bound = 1.0 / fan_in ** 0.5 + 1e-6
-        info["last_conv"] = {
-            "in": int(conv.in_channels), "out": int(conv.out_channels),
-            "kernel": [int(k) for k in conv.kernel_size], "bias": conv.bias is not None}
-        info["within_default_init"] = bool(
-            conv.weight.detach().abs().max() <= bound
-            and (conv.bias is None or conv.bias.detach().abs().max() <= bound))
-        info["fresh"] = bool(conv.weight.shape != old_weight.shape
-                             or not torch.equal(conv.weight.detach(), old_weight))
-        info["trainable"] = all(p.requires_grad for p in conv.parameters())
+    info = {**before, **_state_out(model, "after"),
+            "returned": "the model" if out is model else type(out).__name__,
+            "convs": _convs(model.head),
+            "requires_grad": {n: requires_grad(p) for n, p in model.named_parameters()},
+            "dtypes": {n: dtype_of(p) for n, p in model.named_parameters()}}
     model.eval()
     with torch.no_grad():
         logits = model(torch.from_numpy(inputs["images"]))
-    info["logits_shape"] = [int(s) for s in logits.shape]
+    info["logits_shape"] = shape_of(logits)
     return info
