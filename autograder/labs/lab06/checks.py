@@ -18,6 +18,12 @@ HIDDEN = "after_due_date"
 ATOL, RTOL = 2e-5, 1e-4
 
 
+def _show(value, limit=120):
+    """A value from the child's result.json, shortened for a message (it is untrusted data)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class PatchEmbedChecks(LabCase):
     def _check(self, cid):
         got, ref = self.outputs(cid, "PatchEmbed"), self.reference(cid)
@@ -25,17 +31,18 @@ class PatchEmbedChecks(LabCase):
         classes = v.get("proj_classes")
         if not isinstance(classes, list) or "torch.nn.modules.conv.Conv2d" not in classes:
             name = classes[0] if isinstance(classes, list) and classes else "missing"
+            name = "missing" if name == "builtins.NoneType" else _show(name)
             raise StudentError(f"PatchEmbed.proj is {name}: the stub asks for nn.Conv2d("
                                "in_channels, dim, kernel_size=patch_size, stride=patch_size).")
         if v.get("proj_kernel_size") != p or v.get("proj_stride") != ref.values["proj_stride"]:
-            raise StudentError(f"PatchEmbed.proj has kernel_size {v.get('proj_kernel_size')} and "
-                               f"stride {v.get('proj_stride')}, expected {p} and {p} "
+            raise StudentError(f"PatchEmbed.proj has kernel_size {_show(v.get('proj_kernel_size'))} "
+                               f"and stride {_show(v.get('proj_stride'))}, expected {p} and {p} "
                                "(kernel_size = stride = patch_size: patches without overlap).")
         if v.get("num_patches") is None:
             raise StudentError("PatchEmbed has no attribute num_patches (the stub asks for "
                                "(img_size // patch_size) ** 2).")
         if v.get("num_patches") != ref.values["num_patches"]:
-            raise StudentError(f"PatchEmbed.num_patches is {v.get('num_patches'):g}, expected "
+            raise StudentError(f"PatchEmbed.num_patches is {_show(v.get('num_patches'))}, expected "
                                f"{ref.values['num_patches']:g}.")
         self.check_array(got, ref, "tokens", what="PatchEmbed output (B, N, dim)",
                          dtype_kind="f", rtol=RTOL, atol=ATOL)
@@ -164,7 +171,7 @@ class ViTChecks(LabCase):
             if "attentions" not in got.arrays:
                 raise StudentError("forward_with_attention must return one attention map "
                                    f"{tuple(want[1:])} per block ({want[0]} blocks); got "
-                                   f"shapes {got.values.get('attention_shapes')}.")
+                                   f"shapes {_show(got.values.get('attention_shapes'))}.")
             self.check_array(got, ref, "attentions",
                              what="attention maps (depth, B, heads, N+1, N+1)",
                              dtype_kind="f", rtol=RTOL, atol=ATOL)
