@@ -173,7 +173,7 @@ CONV3 = partial(nn.Conv2d, kernel_size=3, padding=1)
 STAGE_MULTIPLIERS = [2 ** i for i in range(3)]
 
 
-def _act(act):
+def act_layers(act):
     table = {"relu": nn.ReLU, "gelu": nn.GELU}
     if act is None:
         return []
@@ -182,7 +182,7 @@ def _act(act):
     return [table[act]()]
 
 
-def _norm(c, norm):
+def norm_layers(c, norm):
     return [nn.BatchNorm2d(c)] if norm else []
 
 
@@ -190,14 +190,14 @@ class ResBlock(nn.Module):
     def __init__(self, cin, cout, stride, skip, norm, act):
         super().__init__()
         self.main = nn.Sequential(CONV3(cin, cout, stride=stride, bias=not norm),
-                                  *_norm(cout, norm), *_act(act),
-                                  CONV3(cout, cout, bias=not norm), *_norm(cout, norm))
+                                  *norm_layers(cout, norm), *act_layers(act),
+                                  CONV3(cout, cout, bias=not norm), *norm_layers(cout, norm))
         if skip and (stride > 1 or cin != cout):
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=not norm),
-                                          *_norm(cout, norm))
+                                          *norm_layers(cout, norm))
         else:
             self.shortcut = nn.Identity() if skip else None
-        self.post = nn.Sequential(*_act(act))
+        self.post = nn.Sequential(*act_layers(act))
 
     def forward(self, x):
         y = self.main(x)
@@ -210,7 +210,7 @@ class VGGResNet(nn.Module):
         super().__init__()
         if downsample not in {"maxpool": 1, "stride": 2}:
             raise ValueError(downsample)
-        mods = [CONV3(in_channels, width, bias=not norm), *_norm(width, norm), *_act(act)]
+        mods = [CONV3(in_channels, width, bias=not norm), *norm_layers(width, norm), *act_layers(act)]
         c = width
         for s, mult in enumerate(STAGE_MULTIPLIERS):
             for b in range(blocks):
@@ -265,18 +265,18 @@ def class_activation_map(model, images, class_idx):
 ''')
 
 CAM_LOOP = V('''
-@torch.no_grad()
 def class_activation_map(model, images, class_idx):
-    feats = model.features(images)
     ids = torch.as_tensor(class_idx).reshape(-1).tolist()
     if len(ids) == 1:
         ids = ids * len(images)
     maps = []
-    for f, k in zip(feats, ids):
-        m = (model.fc.weight[k][:, None, None] * f).sum(0)
-        m = F.interpolate(m[None, None], size=tuple(images.shape[-2:]), mode="bilinear",
-                          align_corners=False)[0, 0]
-        maps.append(minmax(m))
+    with torch.no_grad():
+        feats = model.features(images)
+        for f, k in zip(feats, ids):
+            m = (model.fc.weight[k][:, None, None] * f).sum(0)
+            m = F.interpolate(m[None, None], size=tuple(images.shape[-2:]), mode="bilinear",
+                              align_corners=False)[0, 0]
+            maps.append(minmax(m))
     return torch.stack(maps)
 ''', before=('''
 def minmax(x):
@@ -285,6 +285,21 @@ def minmax(x):
         return torch.zeros_like(x)
     return (x - lo) / (hi - lo)
 ''',))
+
+# the same loop under a decorator instead of a `with` block
+CAM_DECORATED = V('''
+@torch.no_grad()
+def class_activation_map(model, images, class_idx):
+    feats = model.features(images)
+    ids = torch.as_tensor(class_idx).reshape(-1).tolist()
+    if len(ids) == 1:
+        ids = ids * len(images)
+    return torch.stack([
+        minmax(F.interpolate((model.fc.weight[k][:, None, None] * f).sum(0)[None, None],
+                             size=tuple(images.shape[-2:]), mode="bilinear",
+                             align_corners=False)[0, 0])
+        for f, k in zip(feats, ids)])
+''', before=CAM_LOOP.before)
 
 CAM_LAMBDA = V('''
 NORMALISE = lambda m: torch.nan_to_num(  # noqa: E731
@@ -512,3 +527,10 @@ def test_a_wrong_exercise_loses_only_its_own_points(k, half, tmp_path):
     scores, lost = _grade(chosen, tmp_path)
     want = {ex: WRONG[ex][k][1] if ex in wrong else scores[ex][1] for ex in EXERCISES}
     assert {ex: s for ex, (s, _) in scores.items()} == want, lost
+
+
+@pytest.mark.xfail(strict=True, reason="core: autograder.program._segment starts a decorated def at "
+                   "its `def` line, so `@torch.no_grad()` is dropped (the maps require grad)")
+def test_a_decorated_exercise_keeps_its_decorator(tmp_path):
+    scores, lost = _grade({"class_activation_map": CAM_DECORATED}, tmp_path)
+    assert scores["class_activation_map"][0] == scores["class_activation_map"][1], lost
