@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     p_grade.add_argument("--references", type=Path, default=None,
                          help="references.npz (default: dist/autograder/LAB/references.npz)")
     p_grade.add_argument("--quiet", action="store_true", help="do not print the table")
+    p_grade.add_argument("--jobs", type=int, default=None,
+                         help="batch mode: submissions graded at once (default: CPU count)")
+    p_grade.add_argument("--allow-weak-jail", action="store_true",
+                         help="grade even where bubblewrap cannot isolate student code (only "
+                         "the unprivileged user and rlimits then)")
 
     _add_grading_week(sub)
 
@@ -46,15 +51,26 @@ def main(argv: list[str] | None = None) -> int:
 
         return assign(args.labs, args.out, verify=not args.no_verify, copies_only=args.copies_only)
 
-    from autograder.grade import grade, grade_batch
+    from autograder.batch import grade_batch
+    from autograder.grade import grade
     from autograder.labs import get_lab
+    from autograder.sandbox import jail_level
 
     lab = get_lab(args.lab)
+    level = jail_level()
+    print(f"[autograder] isolation: {level}", file=sys.stderr)
+    if level != "bubblewrap" and not args.allow_weak_jail:
+        print("grade: bubblewrap cannot create its namespaces here, so student code would run "
+              "with only an unprivileged user and resource limits. Install bubblewrap (Debian/"
+              "Ubuntu: apt-get install bubblewrap) or grade in a container; pass "
+              "--allow-weak-jail to grade anyway.", file=sys.stderr)
+        return 2
     if args.csv is not None:
         if not args.submission.is_dir():
             print(f"grade: --csv needs an export folder, got {args.submission}", file=sys.stderr)
             return 2
-        grade_batch(lab, args.submission, args.csv, references_file=args.references)
+        grade_batch(lab, args.submission, args.csv, references_file=args.references,
+                    jobs=args.jobs, progress=not args.quiet)
         print(f"grades written to {args.csv}")
         return 0
     out = args.out

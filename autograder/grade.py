@@ -9,7 +9,6 @@ with references in this process, and only this process writes ``results.json``, 
 from __future__ import annotations
 
 import ast
-import csv
 import importlib
 import io
 import json
@@ -594,55 +593,3 @@ def print_table(results: dict) -> None:
     for t in results["tests"]:
         if t["score"] < t["max_score"] and t.get("output"):
             print(f"- {t.get('number', '')} {t['name']}: {t['output'].strip()}")
-
-
-def grade_batch(lab: LabSpec, export_dir: Path, csv_path: Path, *,
-                references_file: Path | None = None) -> list[dict]:
-    """Grade a Gradescope export (one folder per submission, submission_metadata.yml) into a CSV."""
-    refs = _references(lab, references_file)
-    folders = sorted(p for p in export_dir.iterdir() if p.is_dir())
-    meta = _export_metadata(export_dir)
-    rows = []
-    hide = private_paths(lab, export_dir, references_file)
-    for folder in folders:
-        results = grade_submission(lab, folder, references=refs, hide=hide)
-        write_results(results, folder / "results.json")
-        who = meta.get(folder.name, {})
-        row = {"submission": folder.name, "name": who.get("name", ""),
-               "email": who.get("email", ""),
-               "score": results["score"],
-               "max_score": sum(t["max_score"] for t in results["tests"])}
-        for t in results["tests"]:
-            row[f"{t.get('number', '')} {t['name']}".strip()] = t["score"]
-        rows.append(row)
-        print(f"{folder.name}: {results['score']:g}", file=sys.stderr)
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(csv_path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    return rows
-
-
-def _export_metadata(export_dir: Path) -> dict[str, dict]:
-    """Submitter names/emails from a Gradescope export's submission_metadata.yml, if readable."""
-    path = export_dir / "submission_metadata.yml"
-    out: dict[str, dict] = {}
-    if not path.exists():
-        return out
-    try:
-        import yaml  # PyYAML comes with jupyter-book; optional here
-    except ImportError:
-        return out
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-        for key, entry in data.items():
-            subs = (entry or {}).get(":submitters") or entry.get("submitters") or []
-            if subs:
-                s = subs[0]
-                out[str(key)] = {"name": s.get(":name") or s.get("name", ""),
-                                 "email": s.get(":email") or s.get("email", "")}
-    except Exception:
-        pass
-    return out

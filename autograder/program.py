@@ -10,8 +10,9 @@ pulled in: the grader binds it to the reference implementation, so one wrong exe
 its own points. Statements no exercise needs (training loops, plots) never run; they are listed.
 
 Scopes come from the standard library's :mod:`symtable` (the compiler's own analysis): a name
-read inside a function body is resolved at call time (the notebook's last binding), a name read
-at module level or in a class body when the statement runs (the last binding before it).
+read at module level or in a class body resolves to the last binding before the statement; a
+name read inside a function body to its binding when the exercise was defined (as in the
+student's kernel when the self-check ran), else to its last binding further down.
 Odd but valid cells (NUL bytes, lone surrogates, nesting deeper than the parser allows) skip
 only that cell, with a note. Everything is linear in the notebook's size.
 """
@@ -156,14 +157,19 @@ class Program:
                 chosen.add(st.index)
                 work.append(st)
 
-        for name in names:
-            take(self.binding(name))
+        roots = [st for st in (self.binding(n) for n in names) if st is not None]
+        # names read inside function bodies resolve to what they were when the exercise was
+        # defined (a demo cell further down that reuses a helper's name does not count);
+        # a helper defined only further down still counts
+        anchor = max((st.index for st in roots), default=-1) + 1
+        for st in roots:
+            take(st)
         while work:
             st = work.pop()
             for name in st.uses_now - stop:
                 take(self.binding(name, before=st.index))
             for name in st.uses_later - stop:
-                take(self.binding(name))
+                take(self.binding(name, before=anchor) or self.binding(name))
             for name in st.binds:
                 if name in stop and st.defines == name:
                     continue

@@ -93,7 +93,7 @@ def test_several_notebooks_the_right_one_is_graded(tmp_path, grade_nb, make_subm
     (folder / ".ipynb_checkpoints" / NAME).write_text("not even json")
     res = grade_nb(folder)
     assert_scores(res, FULL)
-    assert "other notebooks were ignored: draft.ipynb" in res["output"]
+    assert "other notebooks were ignored: old/draft.ipynb" in res["output"]
 
 
 def test_empty_folder(tmp_path, grade_nb):
