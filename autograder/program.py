@@ -254,7 +254,8 @@ def _base_name(node: ast.AST) -> str | None:
 
 def _mutated(stmt: ast.stmt) -> set[str]:
     """Names whose object a module-level statement changes in place: ``N[k] = v``,
-    ``N.attr = v``, ``del N[k]``, ``N.method(...)`` (not inside function or class bodies)."""
+    ``N.attr = v``, ``del N[k]``, ``N.method(...)``, ``N += v`` (not inside function or class
+    bodies)."""
     out: set[str] = set()
     stack: list[ast.AST] = [stmt]
     while stack:
@@ -265,6 +266,8 @@ def _mutated(stmt: ast.stmt) -> set[str]:
             # a decorated def/class at top level: only its decorators and defaults run now
             stack.extend(getattr(node, "decorator_list", []))
             continue
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            out.add(node.target.id)  # `N += 1` reads N: it needs the earlier binding
         if isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(
                 node.ctx, (ast.Store, ast.Del)):
             name = _base_name(node)
@@ -319,7 +322,9 @@ def build_program(nb: nbformat.NotebookNode) -> Program:
             try:
                 text = _segment(lines, stmt)
                 binds, now, later = _scope_names(text)
-                mutates = _mutated(stmt) - binds
+                changed = _mutated(stmt)
+                now |= changed & binds  # augmented assignment: reads the previous value
+                mutates = changed - binds
             except _PARSE_ERRORS as exc:
                 prog.notes.append(f"{where}, line {stmt.lineno} could not be analysed "
                                   f"({type(exc).__name__}); the grader skipped it.")
