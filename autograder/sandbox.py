@@ -861,16 +861,18 @@ class Session:
             out["crash"] = self._converse(folder, calls, start, out)
             if out["crash"] is None:
                 self._send({"end": True})
-                self._wait_exit(time.monotonic() + 5)
+                if not self._wait_exit(time.monotonic() + 5):
+                    self.close()
         except EOFError:
             out["crash"] = self._jail_died(start)
         if out["crash"] is not None and self.cgroup is not None and self.cgroup.oom():
             out["crash"] = {"type": "MemoryError", "where": "",
                             "message": "the process was killed: it used more memory than allowed"}
         self._kill_children()
-        if out["crash"] is not None and self.alive():
+        if out["crash"] is not None and self.alive() and not out.get("exited"):
             try:
-                self._wait_exit(time.monotonic() + 5)
+                if not self._wait_exit(time.monotonic() + 5):
+                    self.close()  # the zygote did not answer: a fresh jail next time
             except EOFError:
                 self.close()
         shutil.rmtree(folder, ignore_errors=True)
@@ -884,17 +886,20 @@ class Session:
         except (BrokenPipeError, OSError, ValueError):
             raise EOFError from None
 
-    def _wait_exit(self, end: float) -> None:
-        """Until the zygote says the child exited (kill the child's processes at ``end``)."""
+    def _wait_exit(self, end: float) -> bool:
+        """Until the zygote says the child exited (its processes are killed at ``end``);
+        False when the zygote does not say so even then."""
         assert self.events is not None
-        while True:
-            ev = self.events.next(end)
-            if ev is None:
-                self._kill_children()
-                end = time.monotonic() + 5
-                continue
-            if ev.get("ev") == "exited":
-                return
+        for _ in range(2):
+            while True:
+                ev = self.events.next(end)
+                if ev is None:
+                    break
+                if ev.get("ev") == "exited":
+                    return True
+            self._kill_children()
+            end = time.monotonic() + 5
+        return False
 
     def _converse(self, folder: Path, calls: list[Call], start: float, out: dict) -> dict | None:
         """Drive the child through its set-up and calls; a crash description or None."""
@@ -916,6 +921,7 @@ class Session:
                                         for k in ("type", "message", "where")}
                 out["running"] = None
             elif kind == "exited":
+                out["exited"] = True
                 return _status_crash(ev.get("status"), start)
             elif kind == "ready":
                 break
@@ -935,6 +941,7 @@ class Session:
                     return _timeout(f"one check took longer than {self.limits.call_s:.0f} s"
                                     if call_end < self.deadline else "the time budget ran out")
                 if ev.get("ev") == "exited":
+                    out["exited"] = True
                     return _status_crash(ev.get("status"), start)
                 if ev.get("ev") == "done" and ev.get("call") == call.id:
                     break
