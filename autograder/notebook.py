@@ -9,19 +9,16 @@ Format (documented for instructors in README.md and the book's instructor guide)
   copy gets an answer prompt instead (the tag stays, so graders can find the answers);
 * a cell tagged ``instructor`` vanishes from the student copy.
 
-Graded program: what the autograder executes from a submission is only the *definitions*:
-imports, function and class definitions and constant assignments, cell by cell, with magics and
-shell lines dropped. Calls, loops and any other top-level statement are skipped, so a training
-loop in the notebook never runs during grading.
+What the autograder runs from a submission (each exercise's statements, by dependency) is
+decided in :mod:`autograder.program`.
 """
 
 from __future__ import annotations
 
-import ast
 import copy
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import nbformat
 
@@ -225,113 +222,11 @@ def solution_texts(nb: nbformat.NotebookNode) -> list[str]:
     return [t for t in texts if t]
 
 
-# ----------------------------------------------------------------------------- graded program
-
-_MAGIC_RE = re.compile(r"^(\s*)[!%]")
-# cell magics whose body is ordinary Python (Colab users put %%capture on top of a cell)
-_PYTHON_CELL_MAGICS = ("capture", "time", "timeit")
+# ----------------------------------------------------------------------------- magics
 
 
 def _drop_magics(source: str) -> str:
-    """Cell magics drop the whole cell (but ``%%capture``/``%%time``/``%%timeit`` keep their
-    Python body); line magics and shell lines become ``pass``. Valid Python is left alone."""
-    try:
-        ast.parse(source)
-        return source
-    except SyntaxError:
-        pass
-    stripped = source.lstrip()
-    if stripped.startswith("%%"):
-        first, _, body = stripped.partition("\n")
-        if first[2:].split(" ")[0].strip() not in _PYTHON_CELL_MAGICS:
-            return ""
-        source = body
-    out = []
-    for line in source.splitlines():
-        m = _MAGIC_RE.match(line)
-        out.append(f"{m.group(1)}pass" if m else line)
-    return "\n".join(out)
+    """See :func:`autograder.program.drop_magics` (what the grader runs is decided there)."""
+    from autograder.program import drop_magics
 
-
-_CONST_NODES = (
-    ast.Constant, ast.Name, ast.Attribute, ast.Load, ast.Tuple, ast.List, ast.Set, ast.Dict,
-    ast.UnaryOp, ast.BinOp, ast.USub, ast.UAdd, ast.Add, ast.Sub, ast.Mult, ast.Div,
-    ast.FloorDiv, ast.Pow, ast.Mod, ast.Not,
-)
-
-
-_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-
-
-def _is_constant_expr(node: ast.AST | None) -> bool:
-    return node is not None and all(isinstance(n, _CONST_NODES) for n in ast.walk(node))
-
-
-def _keep(stmt: ast.stmt) -> bool:
-    if isinstance(stmt, (ast.Import, ast.ImportFrom, *_DEFS)):
-        return True
-    if isinstance(stmt, ast.Assign):
-        return _is_constant_expr(stmt.value) and all(isinstance(t, ast.Name) for t in stmt.targets)
-    if isinstance(stmt, ast.AnnAssign):
-        return isinstance(stmt.target, ast.Name) and (
-            stmt.value is None or _is_constant_expr(stmt.value))
-    if isinstance(stmt, ast.Try):
-        # `try: import x / except ImportError: ...` (the Colab install cell)
-        simple = (ast.Import, ast.ImportFrom, ast.Pass)
-        return all(isinstance(s, simple) for s in stmt.body) and all(
-            isinstance(s, simple) for h in stmt.handlers for s in h.body
-        ) and not stmt.orelse and not stmt.finalbody
-    return False
-
-
-@dataclass
-class Program:
-    """The graded part of a notebook: filtered cell sources plus notes on what was skipped."""
-
-    cells: list[tuple[int, str]] = field(default_factory=list)  # (cell index, source)
-    notes: list[str] = field(default_factory=list)
-
-    def defined_names(self) -> set[str]:
-        names: set[str] = set()
-        for _, src in self.cells:
-            for stmt in ast.parse(src).body:
-                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    names.add(stmt.name)
-        return names
-
-    def function_node(self, name: str) -> ast.FunctionDef | ast.ClassDef | None:
-        """The last top-level definition of ``name`` (what the student's namespace will hold)."""
-        found = None
-        for _, src in self.cells:
-            for stmt in ast.parse(src).body:
-                if isinstance(stmt, _DEFS) and stmt.name == name:
-                    found = stmt
-        return found
-
-    def to_json(self) -> str:
-        return json.dumps({"cells": [[i, s] for i, s in self.cells]})
-
-
-def extract_program(nb: nbformat.NotebookNode) -> Program:
-    """Definitions-only program of a notebook (see module docstring); a syntax error skips
-    one cell."""
-    prog = Program()
-    for ci, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        src = _drop_magics(cell.source)
-        if not src.strip():
-            continue
-        try:
-            tree = ast.parse(src)
-        except SyntaxError as exc:
-            prog.notes.append(
-                f"cell {ci}: syntax error at line {exc.lineno}: {exc.msg}; this cell was skipped."
-            )
-            continue
-        kept = [s for s in tree.body if _keep(s)]
-        if not kept:
-            continue
-        module = ast.Module(body=kept, type_ignores=[])
-        prog.cells.append((ci, ast.unparse(module)))
-    return prog
+    return drop_magics(source)

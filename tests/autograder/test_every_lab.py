@@ -18,6 +18,7 @@ import pytest
 from autograder import notebook as nbmod
 from autograder.grade import listed_tests
 from autograder.labs import available_labs, get_lab
+from autograder.program import build_program
 
 LABS = available_labs()
 
@@ -74,7 +75,7 @@ def test_master_notebook_format(lab_id):
     master = nbmod.read_notebook(lab.master_path)
     assert all(not c.get("outputs") for c in master.cells if c.cell_type == "code"), \
         "strip the outputs of the master notebook"
-    program = nbmod.extract_program(nbmod.make_solution(master))
+    program = build_program(nbmod.make_solution(master))
     assert {e.name for e in lab.exercises} <= program.defined_names()
     tags = [set(c.metadata.get("tags", [])) for c in master.cells]
     assert sum("answer" in t for t in tags) >= 3, "the lab's questions, in cells tagged answer"

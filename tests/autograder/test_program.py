@@ -131,3 +131,33 @@ def test_magics():
     assert drop_magics("%%bash\nls") == ""
     assert drop_magics("%%capture\nx = 1") == "x = 1"
     assert drop_magics("x = 1  # %not a magic") == "x = 1  # %not a magic"
+
+
+def test_magics_and_shell_lines_in_cells():
+    p = prog(
+        "!pip install foo\n%matplotlib inline\ndef a():\n    %time x = 1\n    return 1",
+        "%%bash\necho hi\ndef b():\n    pass",
+        "%%capture\n!pip install bar\ndef c():\n    return 3",
+        "%%time\ndef d():\n    return 4",
+        "%%writefile x.py\ndef e():\n    pass",
+        "%load_ext autoreload\n%autoreload 2\ndef f():\n    pass",
+        "def m(a, b):\n    return (a\n            % b)",  # modulo, not a magic
+    )
+    assert p.defined_names() == {"a", "c", "d", "f", "m"}
+    ns: dict = {}
+    for st in p.statements:
+        exec(compile(st.padded(), "<t>", "exec"), ns)
+    assert ns["a"]() == 1 and ns["c"]() == 3 and ns["d"]() == 4 and ns["m"](7, 4) == 3
+
+
+def test_a_syntax_error_skips_one_cell_with_a_note():
+    p = prog("def ok():\n    return 1", "def broken(:\n    pass", "def later():\n    pass")
+    assert p.defined_names() == {"ok", "later"}
+    assert len(p.notes) == 1
+    assert p.notes[0].startswith("code cell 2 (starts with `def broken(:`): syntax error at line 1")
+
+
+def test_the_definition_is_the_last_one():
+    p = prog("def f(a):\n    pass", "def f(a, b):\n    pass")
+    assert [a.arg for a in p.definition("f").args.args] == ["a", "b"]
+    assert p.definition("missing") is None
