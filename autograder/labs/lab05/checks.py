@@ -83,7 +83,7 @@ class ToModalityChecks(LabCase):
     @weight(1)
     @number("1.6")
     @visibility(HIDDEN)
-    @needs_passing("1.1", "1.2", "1.3")
+    @needs_passing("1.1")
     def test_invalid(self):
         """to_modality: ValueError for an unknown modality and for a 1-channel input"""
         self._raises("mod_bad_name", "an unknown modality ('sepia')")
