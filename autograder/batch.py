@@ -1,10 +1,11 @@
 """Grade a Gradescope export in parallel: ``python -m autograder grade LAB EXPORT --csv FILE``.
 
-Each submission is graded in a worker process of its own (forked from this one, so the lab's
-checks and references are loaded once), at most ``--jobs`` at a time (default: the number of
-cores), each in its own jail (:mod:`autograder.sandbox`). A worker that outlives the
-submission's budget (plus a margin for the grader itself) is killed with everything it started,
-and the submission gets a complete results.json saying so: one hanging, crashing or hostile
+``--jobs`` warm workers (default: the number of cores) grade at the same time. Each is forked
+from this process (the checks and references are loaded once) and keeps one jail whose zygote
+imported torch once (:class:`autograder.sandbox.Session`); between two submissions every process
+of the student's is killed and the jail's temp folders are emptied. A worker that outlives a
+submission's budget (plus a margin for the grader itself) is killed with its jail and replaced,
+and that submission gets a complete results.json saying so: one hanging, crashing or hostile
 submission never delays or loses another's row. Every finished submission's row is appended
 to ``FILE.partial`` at once; the CSV, sorted by submission, is written atomically at the end,
 with one row per submitter (group members share the score) and a JSON sidecar ``FILE.json``
@@ -37,25 +38,40 @@ from autograder.spec import LabSpec
 GRACE_S = 120.0  # the grader's own work beyond the students' budget (parsing, checks)
 
 
-def _worker(lab: LabSpec, folder: Path, refs, hide: list[str], conn) -> None:
-    """Grade one folder (in a forked process) and send the results back."""
+def _worker(lab: LabSpec, refs, hide: list[str], conn) -> None:
+    """A warm worker: one jail whose zygote imported torch once, reused submission after
+    submission (its children killed and its temp folders emptied in between)."""
+    from autograder.runner import grading_limits
+    from autograder.sandbox import Session
+
     try:
         os.setpgid(0, 0)
     except OSError:
         pass
-    results = grade_submission(lab, folder, references=refs, hide=hide)
+    session = Session(lab.probes_file, limits=grading_limits(), hide=hide)
     try:
-        write_results(results, folder / "results.json")
-    except OSError:
-        pass
-    conn.send(results)
-    conn.close()
+        while True:
+            try:
+                task = conn.recv()
+            except (EOFError, OSError):
+                break
+            if task is None:
+                break
+            folder = Path(task)
+            results = grade_submission(lab, folder, references=refs, hide=hide, session=session)
+            try:
+                write_results(results, folder / "results.json")
+            except OSError:
+                pass
+            conn.send((task, results))
+    finally:
+        session.close()
 
 
 def _kill_tree(pid: int) -> None:
     from autograder.sandbox import _descendants, _signal_all
 
-    _signal_all([pid, *_descendants(pid)], signal.SIGKILL)
+    _signal_all([*_descendants(pid), pid], signal.SIGKILL)
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -70,6 +86,72 @@ def _timed_out(lab: LabSpec, limit: float) -> dict:
     return results
 
 
+class _Pool:
+    """``jobs`` warm workers; a worker that overruns a submission's limit is killed (with its
+    jail) and replaced."""
+
+    def __init__(self, lab: LabSpec, refs, hide: list[str], jobs: int):
+        self.lab, self.refs, self.hide = lab, refs, hide
+        self.ctx = multiprocessing.get_context("fork")
+        self.workers = [self._spawn() for _ in range(jobs)]
+
+    def _spawn(self) -> dict:
+        mine, theirs = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(target=_worker, args=(self.lab, self.refs, self.hide, theirs))
+        proc.start()
+        theirs.close()
+        return {"proc": proc, "conn": mine, "task": None, "start": 0.0}
+
+    def idle(self) -> list[dict]:
+        return [w for w in self.workers if w["task"] is None]
+
+    def give(self, worker: dict, folder: Path) -> None:
+        worker["task"], worker["start"] = folder, time.monotonic()
+        try:
+            worker["conn"].send(str(folder))
+        except OSError:
+            worker["start"] = -1e9  # a dead worker: replaced at the next poll
+
+    def poll(self, limit: float):
+        """Yield (folder, results) for every submission finished or given up."""
+        for i, w in enumerate(self.workers):
+            if w["task"] is None:
+                continue
+            results = None
+            try:
+                if w["conn"].poll():
+                    _, results = w["conn"].recv()
+            except (EOFError, OSError):
+                results = None
+            if results is not None:
+                folder, w["task"] = w["task"], None
+                yield folder, results
+                continue
+            overdue = time.monotonic() - w["start"] >= limit
+            if w["proc"].is_alive() and not overdue:
+                continue
+            folder = w["task"]
+            _kill_tree(w["proc"].pid)
+            w["proc"].join(timeout=5)
+            w["conn"].close()
+            self.workers[i] = self._spawn()
+            results = _timed_out(self.lab, time.monotonic() - w["start"])
+            write_results(results, folder / "results.json")
+            yield folder, results
+
+    def close(self) -> None:
+        for w in self.workers:
+            try:
+                w["conn"].send(None)
+            except OSError:
+                pass
+        for w in self.workers:
+            w["proc"].join(timeout=10)
+            if w["proc"].is_alive():
+                _kill_tree(w["proc"].pid)
+                w["proc"].join(timeout=5)
+
+
 def grade_export(lab: LabSpec, export_dir: Path, *, references_file: Path | None = None,
                  jobs: int | None = None, progress: bool = True,
                  on_result=None) -> dict[str, dict]:
@@ -78,47 +160,27 @@ def grade_export(lab: LabSpec, export_dir: Path, *, references_file: Path | None
     folders = sorted(p for p in export_dir.iterdir()
                      if p.is_dir() and not p.name.startswith((".", "_")))
     hide = private_paths(lab, export_dir, references_file)
-    jobs = max(1, jobs or os.cpu_count() or 1)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(folders) or 1))
     limit = budget_s() + GRACE_S
-    ctx = multiprocessing.get_context("fork")
+    from autograder.grade import check_map
+
+    check_map(lab, refs)  # once, before the fork: every worker inherits it
     bar = _bar(len(folders), progress)
-    todo, running, done = list(folders), {}, {}
+    todo, done = list(folders), {}
+    pool = _Pool(lab, refs, hide, jobs)
     try:
-        while todo or running:
-            while todo and len(running) < jobs:
-                folder = todo.pop(0)
-                recv, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_worker, args=(lab, folder, refs, hide, send),
-                                   daemon=False)
-                proc.start()
-                send.close()
-                running[folder] = (proc, recv, time.monotonic())
-            time.sleep(0.05)
-            for folder, (proc, recv, start) in list(running.items()):
-                results = None
-                if recv.poll():
-                    try:
-                        results = recv.recv()
-                    except (EOFError, OSError):
-                        results = None
-                elif proc.is_alive() and time.monotonic() - start < limit:
-                    continue
-                proc.join(timeout=1)
-                if proc.is_alive() or results is None:
-                    _kill_tree(proc.pid)
-                    proc.join(timeout=5)
-                if results is None:
-                    results = _timed_out(lab, time.monotonic() - start)
-                    write_results(results, folder / "results.json")
-                recv.close()
-                del running[folder]
+        while todo or any(w["task"] is not None for w in pool.workers):
+            for worker in pool.idle():
+                if todo:
+                    pool.give(worker, todo.pop(0))
+            for folder, results in pool.poll(limit):
                 done[folder.name] = results
                 if on_result is not None:
                     on_result(folder, results)
                 bar.update(1)
+            time.sleep(0.02)
     finally:
-        for proc, _, _ in running.values():
-            _kill_tree(proc.pid)
+        pool.close()
         bar.close()
     return done
 

@@ -493,7 +493,8 @@ def private_paths(lab: LabSpec, submission: Path | None = None,
 
 
 def grade_submission(lab: LabSpec, submission: Path, *, references: References,
-                     hide: list[str] | None = None, budget: float | None = None) -> dict:
+                     hide: list[str] | None = None, budget: float | None = None,
+                     session=None) -> dict:
     """Grade one submission; always returns a complete, finalized results dict.
 
     ``hide``: folders to hide from student code in the fallback jail (default:
@@ -511,7 +512,8 @@ def grade_submission(lab: LabSpec, submission: Path, *, references: References,
         hide = private_paths(lab, submission) if hide is None else hide
         solution = references.solution if isinstance(references, References) else program
         outcome = run_program(lab, program, solution, calls, skip=set(statics),
-                              visible=cmap.visible_calls, hide=hide, budget=budget)
+                              visible=cmap.visible_calls, hide=hide, budget=budget,
+                              session=session)
         notes += outcome.notes
         skipped = skipped_note(lab, program)
         if skipped:

@@ -88,13 +88,19 @@ def order_calls(calls: list[Call], visible: set[str]) -> list[Call]:
 
 def run_program(lab: LabSpec, program: Program, solution: Program, calls: list[Call], *,
                 skip: set[str] = frozenset(), visible: set[str] = frozenset(),
-                hide: list[str] | None = None, budget: float | None = None) -> Outcome:
-    """Run every exercise's calls (except those in ``skip``) against ``program``."""
+                hide: list[str] | None = None, budget: float | None = None,
+                session: Session | None = None) -> Outcome:
+    """Run every exercise's calls (except those in ``skip``) against ``program``; in
+    ``session`` when given (a batch worker's warm jail), else in a jail of its own."""
     limits = grading_limits()
     deadline = time.monotonic() + (budget if budget is not None else budget_s())
     out = Outcome()
-    with Session(lab.probes_file, limits=limits, deadline=deadline, hide=hide) as session:
+    if session is not None:
+        session.new_submission(deadline)
         failed = _run_exercises(lab, program, solution, calls, skip, visible, session, out)
+    else:
+        with Session(lab.probes_file, limits=limits, deadline=deadline, hide=hide) as own:
+            failed = _run_exercises(lab, program, solution, calls, skip, visible, own, out)
     out.notes += _statement_notes(program, failed)
     return out
 

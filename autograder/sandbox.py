@@ -353,18 +353,25 @@ class _Cgroup:
             except OSError:
                 pass
 
-    def oom(self) -> bool:
+    def _counts(self) -> list[int]:
+        out = []
         for d in self.dirs:
-            for fname in ("memory.failcnt", "memory.events"):
+            for fname, pattern in (("memory.failcnt", r"^(\d+)"),
+                                   ("memory.events", r"oom_kill (\d+)")):
                 try:
-                    text = (d / fname).read_text()
+                    m = re.search(pattern, (d / fname).read_text())
                 except OSError:
                     continue
-                if fname == "memory.failcnt" and text.strip() not in ("", "0"):
-                    return True
-                if fname == "memory.events" and re.search(r"oom_kill [1-9]", text):
-                    return True
-        return False
+                out.append(int(m.group(1)) if m else 0)
+        return out
+
+    def rebase(self) -> None:
+        """Forget the out-of-memory events so far (a new submission starts)."""
+        self.base = self._counts()
+
+    def oom(self) -> bool:
+        base = getattr(self, "base", None) or [0] * len(self._counts())
+        return any(now > before for now, before in zip(self._counts(), base))
 
     def close(self) -> None:
         for d in self.dirs:
@@ -608,6 +615,7 @@ def _env(box: Path, seed: int, jailed: bool) -> dict:
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "LC_ALL": "C.UTF-8",
+        "AUTOGRADER_JAILED": "1" if jailed else "0",
     }
 
 
@@ -781,6 +789,33 @@ class Session:
                 return
             _signal_all(pids, signal.SIGKILL)
             time.sleep(0.02)
+
+    def new_submission(self, deadline: float) -> None:
+        """Start grading another submission in this jail (a warm batch worker): every child
+        process is killed and the jail's temp folders are emptied; outside bubblewrap the
+        jail is replaced."""
+        self.deadline = deadline
+        if not self.alive():
+            return
+        self._kill_children()
+        if not self.jailed:
+            self.close()
+            return
+        try:
+            self._send({"wipe": True})
+            end = time.monotonic() + 10
+            while True:
+                ev = self.events.next(end)
+                if ev is None:
+                    self.close()
+                    return
+                if ev.get("ev") == "wiped":
+                    break
+        except EOFError:
+            self.close()
+            return
+        if self.cgroup is not None:
+            self.cgroup.rebase()
 
     # ------------------------------------------------------------------ one exercise
 
