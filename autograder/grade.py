@@ -29,6 +29,7 @@ from autograder import notebook as nbmod
 from autograder.program import Program, build_program
 from autograder.runner import (
     code_cells,
+    missing_import_notes,
     program_of_cells,
     run_program,
     skipped_note,
@@ -515,6 +516,7 @@ def grade_submission(lab: LabSpec, submission: Path, *, references: References,
                               visible=cmap.visible_calls, hide=hide, budget=budget,
                               session=session)
         notes += outcome.notes
+        notes += missing_import_notes(lab, program)
         skipped = skipped_note(lab, program)
         if skipped:
             notes.append(skipped)

@@ -310,12 +310,12 @@ def build_program(nb: nbformat.NotebookNode) -> Program:
                 continue
             tree = ast.parse(src)
         except SyntaxError as exc:
-            prog.notes.append(f"{where}: syntax error at line {exc.lineno}: {exc.msg}; the "
-                              "grader skipped this cell.")
+            prog.notes.append(f"{where}: syntax error at line {exc.lineno}: {exc.msg}; this "
+                              "cell was skipped.")
             continue
         except _PARSE_ERRORS as exc:
             prog.notes.append(f"{where} could not be read ({type(exc).__name__}: "
-                              f"{snippet(str(exc), 80)}); the grader skipped this cell.")
+                              f"{snippet(str(exc), 80)}); this cell was skipped.")
             continue
         lines = src.splitlines() or [""]
         for stmt in tree.body:

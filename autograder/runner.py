@@ -10,6 +10,7 @@ exercise it ran out.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import time
@@ -125,6 +126,13 @@ def _run_exercises(lab, program, solution, calls, skip, visible, session, out) -
         out.isolation = report.isolation or out.isolation
         for index, err in report.statement_errors.items():
             failed.setdefault(index, err)
+        own = program.binding(ex.name)
+        if own is not None and own.index in report.statement_errors:
+            err = report.statement_errors[own.index]
+            why = (f"`{ex.name}` was not defined: {own.where} failed: {err.get('type')}: "
+                   f"{err.get('message', '')[:300]}")
+            report.results = {cid: CallResult(error={"type": "NotDefined", "message": why,
+                                                     "where": ""}) for cid in report.results}
         for cid, res in report.results.items():
             if not res.ok and res.error.get("type") == "NotRun" and out.ran_out_in is None \
                     and time.monotonic() >= deadline:
@@ -177,6 +185,42 @@ def _statement_notes(program: Program, failed: dict[int, dict]) -> list[str]:
                      + (f": {err['message'][:200]}" if err.get("message") else "")
                      + "; the rest of the cell ran.")
     return notes
+
+
+def missing_import_notes(lab: LabSpec, program: Program) -> list[str]:
+    """Imports no exercise needs (so not run) whose module is not installed here: said once,
+    at no cost (``from google.colab import drive`` in a notebook made on Colab)."""
+    import importlib.util
+
+    names = [ex.name for ex in lab.exercises]
+    used: set[int] = set()
+    for ex in lab.exercises:
+        used |= {st.index for st in program.program_for(ex.name, names)}
+    notes = []
+    for st in program.imports():
+        if st.index in used:
+            continue
+        try:
+            tree = ast.parse(st.source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in ast.walk(tree):
+            mods = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                    [node.module] if isinstance(node, ast.ImportFrom) and node.module
+                    and not node.level else [])
+            for mod in mods:
+                top = mod.split(".")[0]
+                try:
+                    found = importlib.util.find_spec(top) is not None
+                except (ImportError, ValueError):
+                    found = False
+                if not found:
+                    notes.append(f"code cell {st.cell}: `{snippet(st.source, 60)}` would fail "
+                                 f"here (ModuleNotFoundError: no module named '{top}'); no "
+                                 "exercise needs it, so the grader did not run it and it costs "
+                                 "nothing.")
+                    break
+    return notes[:20]
 
 
 def skipped_note(lab: LabSpec, program: Program) -> str | None:

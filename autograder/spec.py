@@ -105,6 +105,8 @@ class LabCase(unittest.TestCase):
             err = got.error or {}
             where = f" ({err.get('where')})" if err.get("where") else ""
             kind = err.get("type", "Error")
+            if kind == "NotDefined":
+                raise StudentError(err.get("message", ""))
             if kind == "NotImplementedError":
                 raise StudentError(f"`{exercise}` is not implemented yet (NotImplementedError).")
             raise StudentError(f"`{exercise}` raised {kind}{where}: {err.get('message', '')}")
@@ -122,7 +124,8 @@ class LabCase(unittest.TestCase):
         if got.ok:
             return None
         kind = (got.error or {}).get("type", "Error")
-        if kind in {"Timeout", "Crash", "Killed", "Exit", "InvalidOutput", "NotRun"}:
+        if kind in {"Timeout", "Crash", "Killed", "Exit", "InvalidOutput", "NotRun",
+                    "NotDefined", "MemoryError"}:
             self.outputs(call_id, exercise)  # raises with the child's message
         return kind
 

@@ -14,22 +14,27 @@ def test_syntax_error_in_one_cell_keeps_the_others(tmp_path, grade_nb, make_subm
     assert_scores(res, {**CM_ONLY, **OTHERS})
     assert "syntax error at line" in res["output"] and "this cell was skipped" in res["output"]
     assert "`mean_iou` is not defined in the notebook" in res.out("2.1")
-    assert "`mean_iou` is not defined" in res.out("3.1")
+    assert "`mean_iou` is not defined" in res.out("3.2")
 
 
 def test_errors_at_definition_time(tmp_path, grade_nb, make_submission, solution_source):
-    # mean_iou's cell fails before the def runs; a class body raises; a class body calls
-    # sys.exit: the notebook's other definitions are still graded.
+    # statements no exercise needs never run (a failing import, a class body that raises or
+    # exits); one that mean_iou needs fails mean_iou only, with a message naming it
     mean_iou = "import not_a_module_xyz\n" + solution_source["mean_iou"]
     res = grade_nb(make_submission(
         tmp_path, replace={"mean_iou": mean_iou},
         extra_first=["class Boom:\n    raise ValueError('boom at definition time')",
                      "import sys\nclass Leave:\n    sys.exit(3)"]))
+    assert_scores(res, FULL)
+    assert "no module named 'not_a_module_xyz'" in res["output"]
+    assert "class Boom:" in res["output"] and "Not run by the grader" in res["output"]
+    needed = ("class Boom:\n    raise ValueError('boom at definition time')\n"
+              + solution_source["mean_iou"].replace("def mean_iou(confmat",
+                                                    "def mean_iou(confmat, _b=Boom"))
+    res = grade_nb(make_submission(tmp_path, replace={"mean_iou": needed}))
     assert_scores(res, {**CM_ONLY, **OTHERS})
-    assert "ModuleNotFoundError: No module named 'not_a_module_xyz'" in res["output"]
-    assert "ValueError: boom at definition time" in res["output"]
-    assert "SystemExit: 3" in res["output"]
-    assert "`mean_iou` was not defined when the notebook's definitions ran" in res.out("2.1")
+    assert "ValueError: boom at definition time" in res["output"], res["output"]
+    assert "`mean_iou` was not defined" in res.out("2.1"), res.out("2.1")
 
 
 def test_missing_function_and_wrong_signature(tmp_path, grade_nb, make_submission,
@@ -74,15 +79,20 @@ def test_magics_shell_lines_and_top_level_loops(tmp_path, grade_nb, make_submiss
     assert f"Public checks passed: {N_VISIBLE}/{N_VISIBLE}." in res["output"]
 
 
-def test_os_exit_and_chdir_at_definition_time(tmp_path, grade_nb, make_submission):
-    # A class body that kills the process: that cell is skipped, the rest is graded; one that
-    # changes the working directory does not derail the driver.
+def test_os_exit_and_chdir_at_definition_time(tmp_path, grade_nb, make_submission,
+                                              solution_source):
+    # a class body that kills the process or changes directory: when no exercise needs it, it
+    # never runs; when mean_iou needs it, mean_iou alone fails
     res = grade_nb(make_submission(
         tmp_path, extra_first=["import os\nclass Bye:\n    os._exit(0)",
                                "import os\nclass Away:\n    os.chdir('/')"]))
     assert_scores(res, FULL)
-    assert "cell 0: Exit:" in res["output"]
-    assert "this cell stopped the process, so it was skipped" in res["output"]
+    bye = ("import os\nclass Bye:\n    os._exit(0)\n\nclass Away:\n    os.chdir('/')\n"
+           + solution_source["mean_iou"].replace("def mean_iou(confmat",
+                                                 "def mean_iou(confmat, _b=(Bye, Away)"))
+    res = grade_nb(make_submission(tmp_path, replace={"mean_iou": bye}))
+    assert_scores(res, {**CM_ONLY, **OTHERS})
+    assert "`mean_iou` was not defined" in res.out("2.1"), res.out("2.1")
 
 
 def test_exit_inside_functions(tmp_path, grade_nb, make_submission, solution_source):
@@ -97,7 +107,7 @@ def test_exit_inside_functions(tmp_path, grade_nb, make_submission, solution_sou
     assert_scores(res, {"1.1": 2, "1.2": 2, "1.3": 1, "1.4": 1, **OTHERS})
     assert "ended without a result" in res.out("1.5") or "exited" in res.out("1.5")
     assert "`mean_iou` raised SystemExit" in res.out("2.1") and ": 3" in res.out("2.1")
-    assert "SystemExit" in res.out("3.1")
+    assert "SystemExit" in res.out("3.2")
 
 
 def test_student_copy_scores_zero(tmp_path, grade_nb, make_submission, student_nb):
