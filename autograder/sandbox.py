@@ -388,6 +388,36 @@ class _Cgroup:
                     time.sleep(0.02)
 
 
+_AUDIT_ARCH = {"x86_64": (0xC000003E, 319), "aarch64": (0xC00000B7, 279)}
+
+
+def _seccomp_no_memfd() -> bool:
+    """Refuse ``memfd_create`` (EPERM) in this process and its children: anonymous files that
+    RLIMIT_AS does not count, used when no memory cgroup can count them. A seven-instruction
+    classic BPF filter (arch check, x32 ABI refused on x86_64); False where unsupported."""
+    import platform
+    import struct
+
+    arch = _AUDIT_ARCH.get(platform.machine())
+    if arch is None:
+        return False
+    audit, nr = arch
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    prog = [(ld, 0, 0, 4), (jeq, 0, 3, audit), (ld, 0, 0, 0), (jge, 2, 0, 0x40000000),
+            (jeq, 1, 0, nr), (ret, 0, 0, allow), (ret, 0, 0, deny)]
+    raw = b"".join(struct.pack("HBBI", *ins) for ins in prog)
+    buf = ctypes.create_string_buffer(raw)
+
+    class _Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = _Prog(len(prog), ctypes.cast(buf, ctypes.c_void_p))
+    if _libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        return False
+    return _libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0  # PR_SET_SECCOMP, FILTER
+
+
 def _count_user_tasks(uid: int) -> int:
     n = 0
     for entry in os.listdir("/proc"):
@@ -428,6 +458,8 @@ def _preexec(limits: Limits, user, cgroup: _Cgroup, fallback: bool, hide: list[s
         ):
             resource.setrlimit(res, value)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        if not cgroup.active:
+            _seccomp_no_memfd()
         if user is not None:
             os.setgroups([])
             os.setgid(user.pw_gid)
@@ -702,8 +734,8 @@ class Session:
             self.isolation = "fallback (no namespaces for bubblewrap: " + (
                 "unprivileged user, network namespace, private temp folders, private folders "
                 "hidden)" if self.user is not None else "same user as the grader, rlimits only)")
-        if self.cgroup.active:
-            self.isolation += " + memory cgroup"
+        self.isolation += (" + memory cgroup" if self.cgroup.active
+                           else " + seccomp: no memfd_create")
         ev_r, ev_w = os.pipe()
         env = dict(_env(box, self.seed, self.jailed), AUTOGRADER_EVENT_FD=str(ev_w))
         log = open(box / "log.txt", "wb")
