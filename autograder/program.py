@@ -210,12 +210,22 @@ class Program:
 # ----------------------------------------------------------------------------- analysis
 
 
+def _first_line(node: ast.stmt) -> tuple[int, int]:
+    """(line, column) where a statement starts: its first decorator, if it has any."""
+    decorators = getattr(node, "decorator_list", None) or []
+    if decorators:
+        first = min(decorators, key=lambda d: (d.lineno, d.col_offset))
+        return first.lineno, max(first.col_offset - 1, 0)  # the "@"
+    return node.lineno, node.col_offset
+
+
 def _segment(lines: list[str], node: ast.stmt) -> str:
-    """Source text of ``node`` (column offsets are UTF-8 byte offsets)."""
-    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
-    start = lines[first].encode("utf-8", "surrogatepass")[node.col_offset:]
+    """Source text of ``node``, decorators included (column offsets are UTF-8 bytes)."""
+    lineno, col = _first_line(node)
+    first, last = lineno - 1, (node.end_lineno or node.lineno) - 1
+    start = lines[first].encode("utf-8", "surrogatepass")[col:]
     if first == last:
-        stop = (node.end_col_offset or 0) - node.col_offset
+        stop = (node.end_col_offset or 0) - col
         return start[:stop].decode("utf-8", "surrogatepass")
     middle = lines[first + 1: last]
     end = lines[last].encode("utf-8", "surrogatepass")[: node.end_col_offset or 0]
@@ -334,7 +344,7 @@ def build_program(nb: nbformat.NotebookNode) -> Program:
             defines = stmt.name if isinstance(
                 stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else None
             prog.add(Statement(
-                index=len(prog.statements), cell=number, line=stmt.lineno, source=text,
+                index=len(prog.statements), cell=number, line=_first_line(stmt)[0], source=text,
                 cell_start=start, binds=frozenset(binds), uses_now=frozenset(now - binds
                 if defines else now), uses_later=frozenset(later), mutates=frozenset(mutates),
                 is_import=_is_import(stmt), defines=defines))

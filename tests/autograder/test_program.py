@@ -161,3 +161,12 @@ def test_the_definition_is_the_last_one():
     p = prog("def f(a):\n    pass", "def f(a, b):\n    pass")
     assert [a.arg for a in p.definition("f").args.args] == ["a", "b"]
     assert p.definition("missing") is None
+
+
+def test_decorators_belong_to_their_definition():
+    p = prog("import torch",
+             "@torch.no_grad()\n@staticmethod\ndef mean_iou(confmat):\n    return confmat")
+    st = p.binding("mean_iou")
+    assert st.source.startswith("@torch.no_grad()\n@staticmethod\ndef mean_iou")
+    assert st.line == 1
+    assert chosen(p) == ["import torch", "@torch.no_grad()"]
