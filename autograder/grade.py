@@ -248,32 +248,34 @@ def static_errors(lab: LabSpec, program: Program) -> dict[str, str]:
 
 
 def _names_used(program: Program, name: str, stop: set[str]) -> set[str]:
-    """Names, attributes and imported module paths used by ``name`` and what it needs."""
+    """Global names and attributes used by ``name`` and what it needs, plus the module paths
+    of the imports that bind them (a local variable called like a library is not one)."""
     used: set[str] = set()
-    for st in program.needed([name], stop=stop):
+    needed = program.needed([name], stop=stop)
+    for st in needed:
+        used |= st.uses_now | st.uses_later
+        try:
+            tree = ast.parse(st.source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        used |= {sub.attr for sub in ast.walk(tree) if isinstance(sub, ast.Attribute)}
+    for st in program.imports():
+        if not st.binds & used:
+            continue
         try:
             tree = ast.parse(st.source)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         for sub in ast.walk(tree):
-            if isinstance(sub, ast.Name):
-                used.add(sub.id)
-            elif isinstance(sub, ast.Attribute):
-                used.add(sub.attr)
-            elif isinstance(sub, ast.alias):
-                used.update(sub.name.split("."))
-    for st in program.imports():
-        if st.binds & used:
-            try:
-                tree = ast.parse(st.source)
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                continue
-            for sub in ast.walk(tree):
-                if isinstance(sub, ast.alias) and (sub.asname or sub.name.split(".")[0]) in used:
-                    used.update(sub.name.split("."))
-                if isinstance(sub, ast.ImportFrom) and any(
-                        (a.asname or a.name) in used for a in sub.names):
-                    used.update((sub.module or "").split("."))
+            if isinstance(sub, ast.Import):
+                for a in sub.names:
+                    if (a.asname or a.name.split(".")[0]) in used:
+                        used.update(a.name.split("."))
+            elif isinstance(sub, ast.ImportFrom):
+                for a in sub.names:
+                    if (a.asname or a.name) in used:
+                        used.update((sub.module or "").split("."))
+                        used.add(a.name)
     used.discard(name)
     return used
 
