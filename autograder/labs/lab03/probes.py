@@ -20,6 +20,9 @@ from probe_utils import (
 )
 from torch import nn
 
+# imported here, once for every exercise's child (the probes are loaded before the children fork)
+from labkit.models.segformer import MitConfig, SegFormer
+
 
 def _state(inputs):
     """Parent-made weights (inputs "w.<name>"); BatchNorm counters travel as shape (1,)."""
@@ -87,8 +90,6 @@ def _segformer(ns, config, num_classes, part, drop_path=0.0):
     ``part`` is the graded exercise; the other classes in ``ns`` are the reference. A reference
     block builds its attention and Mix-FFN from the reference classes, so when ``part`` is one of
     those two, the student's class takes that place in every block."""
-    from labkit.models.segformer import MitConfig, SegFormer
-
     embed_cls, attn_cls, ffn_cls, block_cls, decoder_cls = (ns[n] for n in _NAMES)
 
     def block(*, dim, heads, sr_ratio, mlp_ratio, drop_path):

@@ -15,6 +15,14 @@ import torch.nn.functional as F
 from probe_utils import dtype_of, number_out, requires_grad, shape_of, tensor_out
 from torch import nn
 
+# imported here, once for every exercise's child (the probes are loaded before the children fork)
+from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.models.segmentation.fcn import FCNHead
+
+from labkit.models.fcn import FCNSegmenter
+from labkit.models.segformer import get_config
+from labkit.models.segformer_hf import segformer
+
 
 class Toy(nn.Module):
     """encoder / head attributes; the head's last conv is nested ("2.1"); a stray parameter."""
@@ -34,11 +42,6 @@ class Toy(nn.Module):
 
 
 def _tiny_fcn(num_classes):
-    from torchvision.models._utils import IntermediateLayerGetter
-    from torchvision.models.segmentation.fcn import FCNHead
-
-    from labkit.models.fcn import FCNSegmenter
-
     body = nn.Sequential(OrderedDict(
         conv1=nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False), bn1=nn.BatchNorm2d(8),
         relu=nn.ReLU(), layer1=nn.Conv2d(8, 16, 3, stride=2, padding=1)))
@@ -47,9 +50,6 @@ def _tiny_fcn(num_classes):
 
 
 def _tiny_segformer(num_classes):
-    from labkit.models.segformer import get_config
-    from labkit.models.segformer_hf import segformer
-
     cfg = get_config("b0").replace(name="tiny", hidden_sizes=(8, 16, 24, 32),
                                    depths=(1, 1, 1, 1), heads=(1, 1, 2, 2), decoder_dim=16)
     return segformer(variant=cfg, num_classes=num_classes)
