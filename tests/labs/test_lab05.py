@@ -14,6 +14,7 @@ import torch
 from autograder import notebook as nbmod
 from autograder.grade import load_references
 from autograder.labs import get_lab
+from autograder.program import build_program
 
 LAB = get_lab("lab05")
 REFERENCE = LAB.master_path.parent / "reference_results.json"
@@ -28,10 +29,12 @@ def test_student_copy_has_no_solution_lines(assigned):
 
 
 def _solution_namespace():
-    program = nbmod.extract_program(nbmod.make_solution(nbmod.read_notebook(LAB.master_path)))
+    """The solution's exercises, run as the grader runs them: the statements they need and the
+    imports those use (no data loading, no training)."""
+    program = build_program(nbmod.make_solution(nbmod.read_notebook(LAB.master_path)))
     ns: dict = {}
-    for _, src in program.cells:
-        exec(compile(src, "<lab05>", "exec"), ns)  # definitions and imports only
+    for st in program.with_imports(program.needed([e.name for e in LAB.exercises])):
+        exec(compile(st.padded(), "<lab05>", "exec"), ns)
     return ns
 
 

@@ -5,7 +5,7 @@ Three correct variants of every exercise (one notebook each, all three exercises
 three wrong variants of every exercise, each with its exact per-exercise score: wrong variants 1
 and 2 in one notebook per half of the exercises (the other half as in the solution), wrong
 variant 3 of every exercise together in one notebook. Eight notebooks graded in all, plus one
-for a decorated exercise (a known core limitation, strict xfail).
+for an exercise under a decorator.
 """
 
 import pytest
@@ -397,10 +397,8 @@ def test_third_wrong_variants_each_cost_their_own_points(tmp_path):
         variants.failing_detail(results)
 
 
-@pytest.mark.xfail(strict=True, reason="core: a decorated top-level function loses its "
-                   "decorators (program._segment starts at the def line), so the model runs "
-                   "with gradients enabled")
 def test_decorated_exercise_earns_full_marks(tmp_path):
+    """@torch.no_grad() on the exercise itself: the decorator runs too."""
     source = '''
 @torch.no_grad()
 def evaluate_modalities(model, loader, modalities, num_classes=19, ignore_index=255,

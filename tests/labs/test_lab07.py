@@ -11,6 +11,7 @@ import pytest
 
 from autograder import notebook as nbmod
 from autograder.labs import get_lab
+from autograder.program import build_program
 
 LAB = get_lab("lab07")
 REFERENCE = LAB.master_path.parent / "reference_results.json"
@@ -74,10 +75,12 @@ def test_reference_results_name_their_data():
 
 @pytest.fixture(scope="module")
 def solution():
-    program = nbmod.extract_program(nbmod.make_solution(nbmod.read_notebook(LAB.master_path)))
+    """The solution's exercises, run as the grader runs them: the statements they need and the
+    imports those use (no data loading, no training)."""
+    program = build_program(nbmod.make_solution(nbmod.read_notebook(LAB.master_path)))
     ns: dict = {}
-    for _, source in program.cells:
-        exec(source, ns)  # definitions and imports only
+    for st in program.with_imports(program.needed([e.name for e in LAB.exercises])):
+        exec(compile(st.padded(), "<lab07>", "exec"), ns)
     return ns
 
 
