@@ -20,6 +20,10 @@ import numpy as np
 import torch
 from probe_utils import number_out, requires_grad, tensor_out
 
+import labkit.weights as weights
+from labkit.models import detection
+from labkit.models.detection import PRETRAINED
+
 FINGERPRINT = 16  # values sampled from each tensor, at evenly spaced flat positions
 
 _SERVED = {}  # checkpoint name -> {key: (shape, fingerprint)} of what was served in this call
@@ -34,7 +38,7 @@ def _fingerprint(array):
     return flat[(np.arange(FINGERPRINT) * (flat.size - 1)) // (FINGERPRINT - 1)]
 
 
-def _random_state(weights, name):
+def _random_state(name):
     """The state dict of checkpoint ``name`` (real keys, shapes, dtypes) with seeded values that
     differ from tensor to tensor, in ~50 MB: the architecture is built on the meta device and
     every floating-point tensor is a view into one shared random buffer."""
@@ -57,9 +61,6 @@ def _random_state(weights, name):
 
 
 def _serve_random_checkpoints(arch):
-    import labkit.weights as weights
-    from labkit.models.detection import PRETRAINED
-
     root = Path(tempfile.mkdtemp(prefix="lab07_weights_"))
     os.environ["LABKIT_WEIGHTS"] = str(root)
     os.environ["LABKIT_OFFLINE"] = "1"
@@ -68,7 +69,7 @@ def _serve_random_checkpoints(arch):
 
     def read(path):
         name = Path(path).name[: -len(".pth")]
-        state = _random_state(weights, name)
+        state = _random_state(name)
         # fingerprinted as served, before student code can touch the tensors
         _SERVED[name] = {k: ([int(s) for s in v.shape], _fingerprint(v.numpy()))
                          for k, v in state.items()}
@@ -85,8 +86,6 @@ def _str_list(value, what):
 
 def build(ns, inputs, num_classes, backbone_init, arch="resnet50_fpn", min_size=800,
           max_size=1333):
-    from labkit.models.detection import PRETRAINED
-
     _SERVED.clear()
     _serve_random_checkpoints(arch)
     torch.manual_seed(0)
@@ -149,8 +148,6 @@ def build_invalid(ns, inputs, num_classes, backbone_init, arch):
 
 
 def _model(kind):
-    from labkit.models import detection
-
     torch.manual_seed(0)
     if kind == "tiny":
         return detection.tiny_fasterrcnn(num_classes=4)
