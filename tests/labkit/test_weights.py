@@ -80,3 +80,30 @@ def test_load_into_reports_matched_missing_unexpected_and_mismatched():
     renamed = W.load_into(model, {"first.bias": torch.zeros(3)},
                           rename=lambda k: k.replace("first.", "0."))
     assert renamed["matched"] == ["0.bias"] and torch.equal(model[0].bias, torch.zeros(3))
+
+
+def test_read_state_dict_formats(tmp_path):
+    from safetensors.torch import save_file
+
+    state = {"a": torch.ones(2), "b": torch.zeros(1, 3)}
+    torch.save({"state_dict": state, "epoch": 3}, tmp_path / "ckpt.pt")  # a labkit checkpoint
+    (tmp_path / "saved").mkdir()
+    save_file(state, str(tmp_path / "saved" / "model.safetensors"))  # a save_pretrained folder
+    for source in (tmp_path / "ckpt.pt", tmp_path / "saved", str(tmp_path / "saved")):
+        read = W.read_state_dict(source)
+        assert read.keys() == state.keys() and torch.equal(read["a"], state["a"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="save_pretrained"):
+        W.read_state_dict(tmp_path / "empty")
+
+
+def test_weights_imports_no_model_module_and_names_hf_configs():
+    import subprocess
+    import sys
+
+    code = ("import sys, labkit.weights as W; print('labkit.models' in sys.modules); "
+            "c = W.hf_config('segformer_b2_cityscapes'); print(c.num_labels, *c.depths)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "19", "3", "4", "6", "3"]  # the config is named, not imported
+    with pytest.raises(ValueError, match="torchvision checkpoint"):
+        W.hf_config("resnet50_imagenet")
