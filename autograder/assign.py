@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import shlex
 import shutil
 import subprocess
 import sys
@@ -277,9 +278,22 @@ apt-get install -y -q python3 python3-pip bubblewrap
 id sandbox >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin sandbox
 python3 -m pip install -q --upgrade pip
 # CPU-only torch: much smaller than the CUDA build and all the grader needs.
-python3 -m pip install -q torch torchvision --index-url https://download.pytorch.org/whl/cpu
-python3 -m pip install -q "$(ls /autograder/source/{wheel})[grader]"
+python3 -m pip install -q {torch} --index-url https://download.pytorch.org/whl/cpu
+# labkit + autograder without their dependencies, then only what grading {lab} imports
+# (autograder.requirements: found in the source when the zip was built).
+python3 -m pip install -q --no-deps "/autograder/source/{wheel}"
+python3 -m pip install -q {requirements}
 """
+
+
+def setup_sh(lab: LabSpec, wheel_name: str) -> str:
+    """The zip's ``setup.sh``: CPU-only torch (+ torchvision when the lab imports it), the
+    wheel, and the lab's own requirements (:func:`autograder.requirements.lab_requirements`)."""
+    from autograder.requirements import lab_requirements
+
+    req = lab_requirements(lab)
+    return SETUP_SH.format(wheel=wheel_name, lab=lab.id, torch=" ".join(req.torch),
+                           requirements=" ".join(shlex.quote(r) for r in req.pip))
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope entry point: grade /autograder/submission into /autograder/results/results.json.
@@ -299,7 +313,7 @@ def build_zip(lab: LabSpec, dist: Path, wheel: Path, references: Path) -> Path:
     out = dist / "autograder" / f"{lab.id}.zip"
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, text in (("setup.sh", SETUP_SH.format(wheel=wheel.name)),
+        for name, text in (("setup.sh", setup_sh(lab, wheel.name)),
                            ("run_autograder", RUN_AUTOGRADER.format(lab=lab.id))):
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
