@@ -9,13 +9,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from ag_helpers import FULL, IOU_ONLY, TOTAL, defining_cell
+from ag_helpers import IOU_ONLY, TOTAL, defining_cell
 
 from autograder import assign as assign_mod
 from autograder import notebook as nbmod
 from autograder.assign import AssignError, assign_lab, check_master
 from autograder.config import load_config
 from autograder.labs import get_lab
+from autograder.program import build_program
 from autograder.spec import LabSpec
 
 LAB = get_lab("lab02")
@@ -102,11 +103,11 @@ def test_exercise_without_solution_region(master):
 
 def test_solution_without_full_marks(master, tmp_path):
     # a non-deterministic solution cannot match its own references: every mean_iou check but
-    # 2.4 (NaN + x is still NaN) and the pipeline check 3.1 are lost
+    # 2.4 (NaN + x is still NaN) are lost, the dataset-level mean_iou check (3.2) included
     nb = edit(master, "mean_iou", lambda s: s.replace(
         "    return per_class.float(), miou",
         "    return per_class.float(), miou + int.from_bytes(os.urandom(4), 'little')"))
-    earned = TOTAL - sum(IOU_ONLY.values()) + IOU_ONLY["2.4"] - FULL["3.1"]
+    earned = TOTAL - sum(IOU_ONLY.values()) + IOU_ONLY["2.4"]
     with pytest.raises(AssignError,
                        match=rf"the solution copy earns {earned:g}/{TOTAL:g}, not full marks"):
         assign_lab(tmp_lab(tmp_path, nb), dist_with_wheel(tmp_path), load_config())
@@ -160,10 +161,10 @@ def test_happy_path_student_copy(built, master):
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
     # every exercise is stubbed, and the stubs raise NotImplementedError
-    prog = nbmod.extract_program(student)
+    prog = build_program(student)
     ns: dict = {}
-    for _, src in prog.cells:
-        exec(compile(src, "<student>", "exec"), ns)  # definitions only, trusted (our own copy)
+    for st in prog.program_for("mean_iou", []) + prog.program_for("confusion_matrix", []):
+        exec(compile(st.padded(), "<student>", "exec"), ns)  # trusted (our own copy)
     with pytest.raises(NotImplementedError):
         ns["confusion_matrix"](None, None, 3)
     with pytest.raises(NotImplementedError):

@@ -4,6 +4,7 @@ export with a solution, a student copy and a hostile submission that snoops on t
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -33,7 +34,20 @@ submission_3:
   :submitters:
   - :name: Mallory
     :email: mallory@example.org
+    :sid: "666"
+submission_4:
+  :submitters:
+  - :name: Grace Hopper
+    :sid: "101"
+  - :name: Alan Turing
+    :sid: "102"
 """
+
+# a submission whose confusion_matrix hangs while its definitions run: only its own
+# checks are lost, and nobody waits for it beyond the budget
+HANG = "class _Forever:\n    while True:\n        pass\n\n" \
+    "def confusion_matrix(preds, targets, num_classes, ignore_index=255, _f=_Forever):\n" \
+    "    pass\n"
 
 
 def test_batch_export_to_csv(world_dir, references, make_submission, student_nb, tmp_path):
@@ -49,18 +63,35 @@ def test_batch_export_to_csv(world_dir, references, make_submission, student_nb,
         os.chmod(sub, 0o755)
         for f in sub.iterdir():
             os.chmod(f, 0o644)
+    make_submission(tmp_path, folder=export / "submission_4", replace={"confusion_matrix": HANG})
+    for f in (export / "submission_4").iterdir():
+        os.chmod(f, 0o644)
     (export / "submission_metadata.yml").write_text(METADATA)
     grades = tmp_path / "grades.csv"
     proc = subprocess.run(
         [sys.executable, "-m", "autograder", "grade", "lab02", str(export), "--csv", str(grades),
-         "--references", str(references)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=dict(os.environ))
+         "--references", str(references), "--jobs", "2"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr
     assert f"grades written to {grades}" in proc.stdout
 
     with open(grades, newline="") as fh:
-        rows = {r["submission"]: r for r in csv.DictReader(fh)}
-    assert sorted(rows) == ["submission_1", "submission_2", "submission_3"]
+        all_rows = list(csv.DictReader(fh))
+    rows = {r["submission"]: r for r in all_rows}
+    assert sorted(rows) == ["submission_1", "submission_2", "submission_3", "submission_4"]
+    # one row per submitter: the group of submission_4 shares its score
+    group = [r for r in all_rows if r["submission"] == "submission_4"]
+    assert [(r["name"], r["sid"]) for r in group] == [("Grace Hopper", "101"),
+                                                      ("Alan Turing", "102")]
+    assert group[0]["score"] == group[1]["score"]
+    assert float(group[0]["score"]) == sum(IOU_ONLY.values()) + sum(OTHERS.values())
+    assert rows["submission_3"]["sid"] == "666"
+    assert all(float(r["execution_time"]) > 0 for r in all_rows)
+    sidecar = json.loads(grades.with_name(grades.name + ".json").read_text())
+    assert sidecar["max_score"] == TOTAL
+    assert {c["column"]: c["max_score"] for c in sidecar["checks"]}[
+        "1.1 confusion_matrix: 2x2 image, 3 classes (rows = targets, columns = preds)"] == 2
+    assert not grades.with_name(grades.name + ".partial").exists()
     assert float(rows["submission_1"]["score"]) == TOTAL
     assert float(rows["submission_2"]["score"]) == 0.0
     assert float(rows["submission_3"]["score"]) == sum(IOU_ONLY.values()) + sum(OTHERS.values())

@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from ag_helpers import IOU_ONLY, IS_ROOT, OTHERS, assert_scores, world_writable_dir
+from ag_helpers import CM_ONLY, IOU_ONLY, IS_ROOT, OTHERS, assert_scores, world_writable_dir
 
 PATCH_EVERYTHING = '''
 import unittest
@@ -32,6 +32,8 @@ class _Patch:
 '''
 
 LIARS = '''
+_P = _Patch  # the exercises below need the patching class body: it runs in their child
+
 class AlwaysEqual:
     def __eq__(self, other):
         return True
@@ -45,12 +47,12 @@ class LiarTensor(torch.Tensor):
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         return True
 
-def confusion_matrix(preds, targets, num_classes, ignore_index=255):
+def confusion_matrix(preds, targets, num_classes, ignore_index=255, _p=_P):
     if num_classes == 4:
         return AlwaysEqual()
     return torch.zeros(num_classes, num_classes, dtype=torch.int64)  # right only if all ignored
 
-def mean_iou(confmat):
+def mean_iou(confmat, _p=_P):
     if confmat.shape[0] == 3:
         return AlwaysEqual(), AlwaysEqual()
     return LiarTensor(torch.zeros(confmat.shape[0])), 0.5
@@ -63,7 +65,8 @@ def test_monkeypatching_and_lying_objects(tmp_path, grade_nb, make_submission, s
     assert_scores(res, {"1.4": 1, **OTHERS})
     assert "must return a torch.Tensor, got AlwaysEqual" in res.out("1.3")
     assert "values differ" in res.out("1.1")
-    assert "raised" in res.out("2.2")
+    # the liar's real values come back (read through the base class): zeros, not NaN
+    assert "should be NaN" in res.out("2.2") or "differ" in res.out("2.2"), res.out("2.2")
 
 
 FAKER = '''
@@ -83,6 +86,7 @@ def confusion_matrix(preds, targets, num_classes, ignore_index=255):
                 fh.write(fake)
         except OSError:
             pass
+    os.makedirs("tmp", exist_ok=True)
     if not os.path.exists("tmp/daemon-started"):
         open("tmp/daemon-started", "w").close()
         if os.fork() == 0:
@@ -156,13 +160,10 @@ def test_pickles_and_symlinks_in_the_output_folder(tmp_path, grade_nb, make_subm
     digest = hashlib.sha256(references.read_bytes()).hexdigest()
     res = grade_nb(make_submission(tmp_path, extra=[
         PICKLER.format(marker=str(marker), refs=str(references))]))
-    # pipeline (3.1) writes no payload; mean_iou's object array is refused in the child
-    assert_scores(res, OTHERS)
-    for n in ("1.1", "1.2"):  # pickled object array: refused without unpickling
-        assert "unreadable result" in res.out(n) and "allow_pickle=False" in res.out(n), res.out(n)
-    for n in ("1.3", "1.4", "1.5"):  # symlink to the references: not followed
-        assert "unreadable result" in res.out(n) and "symbolic links" in res.out(n), res.out(n)
-    assert "not numeric" in res.out("2.1")
+    # the parent reads only the files it asked for: the pickled payload and the symlink next
+    # to the outputs are never opened; mean_iou's object array is refused in the child
+    assert_scores(res, {**CM_ONLY, **OTHERS})
+    assert "not numeric" in res.out("2.1") or "objects" in res.out("2.1"), res.out("2.1")
     assert not marker.exists()
     assert hashlib.sha256(references.read_bytes()).hexdigest() == digest
 
@@ -193,9 +194,9 @@ def mean_iou(confmat):
     from autograder.labs import get_lab
     master = nbm.read_notebook(get_lab("lab02").master_path)
     ns = {{}}
-    for _, src in nbm.extract_program(nbm.make_solution(master)).cells:
+    for cell in nbm.make_solution(master).cells:
         try:
-            exec(src, ns)
+            exec(cell.source, ns)
         except Exception:
             pass
     return ns["mean_iou"](confmat)
@@ -248,11 +249,10 @@ def test_snooping_importing_the_grader_and_network(tmp_path, grade_nb, make_subm
         checks=checks, port=port)]))
     assert_scores(res, OTHERS)
     msg = res.out("1.1")
-    assert "checks:READ(" in msg  # the checks hold no answers; reading them is harmless
     if IS_ROOT:
-        # the file mode protects the references; the mount namespace hides their folder and
-        # the master notebooks (when the platform allows it)
-        assert "refcopy:PermissionError" in msg, msg
+        # the jail shows none of them (the fallback: the file mode protects the references,
+        # the mount namespace hides their folder and the master notebooks)
+        assert "refcopy:PermissionError" in msg or "refcopy:FileNotFoundError" in msg, msg
         assert "refs:READ" not in msg and "master:READ" not in msg, msg
         if "hidden-paths" in isolation:
             assert "refs:FileNotFoundError" in msg and "master:FileNotFoundError" in msg, msg
