@@ -170,7 +170,12 @@ class DecoderChecks(LabCase):
                     "concatenation, which must hold stage 4: concatenate in reverse stage order)")
 
 
-def _size(parameters) -> int:
+def _size(parameters) -> int | None:
+    """The number of parameter elements from ``{name: shape}`` (None when malformed)."""
+    if not isinstance(parameters, dict) or not all(
+            isinstance(s, list) and all(isinstance(d, int) and d >= 0 for d in s)
+            for s in parameters.values()):
+        return None
     return int(sum(np.prod(shape, dtype=np.int64) for shape in parameters.values()))
 
 
@@ -184,10 +189,9 @@ class ModelChecks(LabCase):
     def _vs_hf(self, family: str, k: int) -> None:
         part = _PARTS[k - 1]
         got, ref, what = self._model(f"model_{family}_{k}", part)
-        have, want = got.values.get("parameters"), ref.values["parameters"]
-        if not isinstance(have, dict) or _size(have) != _size(want):
-            raise StudentError(f"{what} has {_size(have) if isinstance(have, dict) else have} "
-                               f"parameters, Hugging Face's {_size(want)}.")
+        have, want = _size(got.values.get("parameters")), _size(ref.values["parameters"])
+        if have != want:
+            raise StudentError(f"{what} has {have} parameters, Hugging Face's {want}.")
         # the reference logits are Hugging Face's (same weights): max abs difference < 1e-4
         self.check_array(got, ref, "logits",
                          what=f"{what}: logits vs Hugging Face's (max abs difference 1e-4)",

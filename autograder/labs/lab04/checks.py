@@ -54,7 +54,9 @@ class FreezeChecks(LabCase):
     def _check(self, cid: str) -> None:
         got, ref = self.outputs(cid, "freeze_encoder"), self.reference(cid)
         g, r = got.values, ref.values
-        want, have = r["requires_grad"], g.get("requires_grad", {})
+        want, have = r["requires_grad"], g.get("requires_grad")
+        if not isinstance(have, dict):
+            raise StudentError("the model's requires_grad flags could not be read back.")
         still = [n for n, v in want.items() if not v and have.get(n)]
         wrong = [n for n, v in want.items() if v and not have.get(n)]
         if still:
@@ -63,8 +65,9 @@ class FreezeChecks(LabCase):
             raise StudentError(f"these parameters outside model.encoder were frozen (or their "
                                f"flag changed): {_names(wrong)}; freeze only model.encoder.")
         if g.get("count_type") != "int" or g.get("count") != r["count"]:
-            raise StudentError(f"freeze_encoder returned {g.get('count')!r}, expected the number "
-                               f"of encoder parameter elements as an int ({int(r['count']):,}).")
+            raise StudentError(f"freeze_encoder returned {g.get('count')!r} (a "
+                               f"{g.get('count_type')}), expected the number of encoder "
+                               f"parameter elements as an int ({int(r['count']):,}).")
 
     @weight(2)
     @number("1.1")
