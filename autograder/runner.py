@@ -235,11 +235,12 @@ def skipped_note(lab: LabSpec, program: Program) -> str | None:
     cells: dict[int, list] = {}
     for st in skipped:
         cells.setdefault(st.cell, []).append(st)
-    parts = [f"code cell {c} (`{snippet(sts[0].source)}`"
-             + (f" and {len(sts) - 1} more" if len(sts) > 1 else "") + ")"
+    parts = [f"code cell {c}: " + (f"`{snippet(sts[0].source)}`" if len(sts) == 1 else
+                                    f"{len(sts)} statements, the first `{snippet(sts[0].source)}`")
              for c, sts in list(cells.items())[:30]]
-    more = f" and {len(cells) - 30} more cells" if len(cells) > 30 else ""
-    return ("Not run by the grader (no exercise needs them): " + ", ".join(parts) + more + ".")
+    more = f"; and {len(cells) - 30} more cells" if len(cells) > 30 else ""
+    return ("Statements the grader did not run (no exercise needs them, e.g. experiments and "
+            "plots): " + "; ".join(parts) + more + ".")
 
 
 def unbound_notes(lab: LabSpec, program: Program) -> list[str]:

@@ -27,7 +27,7 @@ def test_errors_at_definition_time(tmp_path, grade_nb, make_submission, solution
                      "import sys\nclass Leave:\n    sys.exit(3)"]))
     assert_scores(res, FULL)
     assert "no module named 'not_a_module_xyz'" in res["output"]
-    assert "class Boom:" in res["output"] and "Not run by the grader" in res["output"]
+    assert "class Boom:" in res["output"] and "Statements the grader did not run" in res["output"]
     needed = ("class Boom:\n    raise ValueError('boom at definition time')\n"
               + solution_source["mean_iou"].replace("def mean_iou(confmat",
                                                     "def mean_iou(confmat, _b=Boom"))
