@@ -329,7 +329,7 @@ class _Cgroup:
         for fname, value in files.items():
             try:
                 (d / fname).write_text(str(value))
-                ok = ok or fname.startswith("memory.")
+                ok = True
             except OSError:
                 pass
         if ok:
@@ -342,7 +342,9 @@ class _Cgroup:
 
     @property
     def active(self) -> bool:
-        return bool(self.dirs)
+        """A memory limit is in force (not only a pids one)."""
+        return any((d / f).exists() for d in self.dirs
+                   for f in ("memory.limit_in_bytes", "memory.max"))
 
     def join(self) -> None:
         """Called in the child before exec: move this process into the cgroup(s)."""
