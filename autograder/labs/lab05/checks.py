@@ -14,6 +14,12 @@ from autograder.spec import LabCase, StudentError, needs_passing
 HIDDEN = "after_due_date"
 
 
+def _short(value) -> str:
+    """A value read from the child's result.json, for a message (untrusted: shortened)."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 class ToModalityChecks(LabCase):
     def _check(self, cid: str) -> None:
         got, ref = self.outputs(cid, "to_modality"), self.reference(cid)
@@ -22,10 +28,10 @@ class ToModalityChecks(LabCase):
             raise StudentError("to_modality must return a torch tensor (got a NumPy array or "
                                "another type).")
         if g.get("shape") != r["shape"]:
-            raise StudentError(f"to_modality returned shape {g.get('shape')}, expected "
+            raise StudentError(f"to_modality returned shape {_short(g.get('shape'))}, expected "
                                f"{r['shape']} (3 channels, same shape as the input).")
         if g.get("dtype") != r["dtype"]:
-            raise StudentError(f"to_modality returned dtype {g.get('dtype')}, expected "
+            raise StudentError(f"to_modality returned dtype {_short(g.get('dtype'))}, expected "
                                f"{r['dtype']} (keep the input's dtype).")
         after, before = got.arrays.get("input_after"), ref.arrays["input_after"]
         if (after is None or after.shape != before.shape or after.dtype != before.dtype
@@ -95,7 +101,8 @@ class EvaluateModalitiesChecks(LabCase):
         got, ref = self.outputs(cid, "evaluate_modalities"), self.reference(cid)
         g, r = got.values, ref.values
         if g.get("keys") != r["keys"]:
-            raise StudentError(f"evaluate_modalities returned the keys {g.get('keys')}, expected "
+            raise StudentError(f"evaluate_modalities returned the keys {_short(g.get('keys'))}, "
+                               f"expected "
                                f"{r['keys']} (one per modality, in the order given).")
         training, grad = g.get("training_flags"), g.get("grad_flags")
         if not isinstance(training, list) or not isinstance(grad, list):
@@ -144,8 +151,8 @@ class RelativeDegradationChecks(LabCase):
         got, ref = self.outputs(cid, "relative_degradation"), self.reference(cid)
         if got.values.get("keys") != ref.values["keys"]:
             raise StudentError(f"relative_degradation returned the keys "
-                               f"{got.values.get('keys')}, expected {ref.values['keys']} (the "
-                               "input's keys, in the same order).")
+                               f"{_short(got.values.get('keys'))}, expected "
+                               f"{ref.values['keys']} (the input's keys, in the same order).")
         for i, key in enumerate(ref.values["keys"]):
             self.check_number(got, ref, f"value_{i}",
                               what=f"relative degradation of {key!r}", rtol=1e-6, atol=1e-9)

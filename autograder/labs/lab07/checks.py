@@ -27,12 +27,25 @@ def _diff(got, want, what, limit=4):
     extra = sorted(set(got) - set(want))
     parts = []
     if missing:
-        parts.append(f"{len(missing)} missing (e.g. {missing[:limit]})")
+        parts.append(f"{len(missing)} missing (e.g. {_short(missing[:limit])})")
     if extra:
-        parts.append(f"{len(extra)} unexpected (e.g. {extra[:limit]})")
+        parts.append(f"{len(extra)} unexpected (e.g. {_short(extra[:limit])})")
     if not parts:
         parts.append("same entries, but not as expected (duplicates?)")
     return f"{what}: " + "; ".join(parts)
+
+
+def _short(value) -> str:
+    """A value read from the child's result.json, for a message (untrusted: shortened)."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _strings(value, what: str) -> list[str]:
+    """A list of str read from the child's result.json (StudentError when it is not one)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise StudentError(f"{what}: expected a list of strings, got {_short(value)}.")
+    return value
 
 
 def _split(entry: str) -> tuple[str, str]:
@@ -51,9 +64,10 @@ def _source_key(key: str, arch: str, backbone_init: str) -> str:
 def _copied(values: dict, arrays: dict, arch: str, backbone_init: str) -> list[str]:
     """Model keys whose tensor has the shape and the fingerprint of the checkpoint tensor it
     should come from (computed from the raw outputs of one call)."""
-    keys, served = values.get("keys"), values.get("served")
+    keys = _strings(values.get("keys"), "the model's state dict keys")
+    served = _strings(values.get("served"), "the checkpoint keys served")
     fps, served_fps = arrays.get("fingerprints"), arrays.get("served_fingerprints")
-    if not isinstance(keys, list) or not isinstance(served, list) or fps is None \
+    if fps is None \
             or served_fps is None or fps.shape != (len(keys), 16) \
             or served_fps.shape != (len(served), 16):
         raise StudentError("build_detector: internal: the model's fingerprints are missing.")
@@ -74,12 +88,16 @@ class BuildDetectorChecks(LabCase):
     def _architecture(self, cid: str) -> None:
         got, ref = self.outputs(cid, "build_detector"), self.reference(cid)
         g, r = got.values, ref.values
-        if sorted(g.get("keys") or []) != sorted(r["keys"]):
-            raise StudentError(_diff(g.get("keys") or [], r["keys"], "the model's state dict "
+        keys = _strings(g.get("keys"), "the model's state dict keys")
+        if sorted(keys) != sorted(r["keys"]):
+            raise StudentError(_diff(keys, r["keys"], "the model's state dict "
                                      "(key:shape) differs from det.fasterrcnn's") +
                                ". Build it with det.fasterrcnn(arch=..., num_classes=..., "
                                "frozen_bn=..., min_size=..., max_size=...).")
-        types, want = g.get("backbone_module_types") or {}, r["backbone_module_types"]
+        types, want = g.get("backbone_module_types"), r["backbone_module_types"]
+        if not isinstance(types, dict):
+            raise StudentError("build_detector: internal: the backbone's module types are "
+                               "missing.")
         for name in ("FrozenBatchNorm2d", "BatchNorm2d"):
             if types.get(name, 0) != want.get(name, 0):
                 frozen = want.get("FrozenBatchNorm2d", 0) > 0
@@ -92,7 +110,7 @@ class BuildDetectorChecks(LabCase):
                           ("min_size", "transform.min_size"),
                           ("max_size", "transform.max_size")):
             if g.get(key) != r[key]:
-                raise StudentError(f"{what}: {g.get(key)}, expected {r[key]}.")
+                raise StudentError(f"{what}: {_short(g.get(key))}, expected {r[key]}.")
 
     def _transfer(self, cid: str) -> None:
         got, ref = self.outputs(cid, "build_detector"), self.reference(cid)
@@ -115,12 +133,12 @@ class BuildDetectorChecks(LabCase):
             raise StudentError(_diff(mine, want,
                                      "the model tensors equal to their checkpoint tensors"))
         if g.get("report_keys") != ["matched", "skipped"]:
-            raise StudentError(f"the report has the keys {g.get('report_keys')}, expected "
+            raise StudentError(f"the report has the keys {_short(g.get('report_keys'))}, expected "
                                "exactly 'matched' and 'skipped'.")
         for key in ("matched", "skipped"):
-            have = g.get(key)
-            if not isinstance(have, list) or sorted(have) != sorted(r[key]):
-                raise StudentError(_diff(have or [], r[key], f'report["{key}"]'))
+            have = _strings(g.get(key), f'report["{key}"]')
+            if sorted(have) != sorted(r[key]):
+                raise StudentError(_diff(have, r[key], f'report["{key}"]'))
 
     @weight(2)
     @number("1.1")
@@ -133,7 +151,8 @@ class BuildDetectorChecks(LabCase):
         self._transfer("build_mnv3_random")
         for key in ("loss_keys", "detection_keys"):
             if got.values.get(key) != ref.values[key]:
-                raise StudentError(f"{key}: {got.values.get(key)}, expected {ref.values[key]}.")
+                raise StudentError(f"{key}: {_short(got.values.get(key))}, expected "
+                                   f"{ref.values[key]}.")
         losses = got.arrays.get("loss_values")
         if losses is None or losses.shape != ref.arrays["loss_values"].shape:
             raise StudentError("the training losses are missing.")
@@ -245,7 +264,7 @@ class ScheduleChecks(LabCase):
     def _check(self, cid: str) -> None:
         got, ref = self.outputs(cid, "freeze_unfreeze_schedule"), self.reference(cid)
         if got.values.get("length") != ref.values["length"]:
-            raise StudentError(f"{got.values.get('length')} epochs in the plan, expected "
+            raise StudentError(f"{_short(got.values.get('length'))} epochs in the plan, expected "
                                f"{ref.values['length']}.")
         types = got.values.get("flag_types")
         if not isinstance(types, list):
@@ -254,7 +273,7 @@ class ScheduleChecks(LabCase):
         for epoch, name in enumerate(types):
             if name not in ("bool", "bool_"):
                 raise StudentError(f"backbone_trainable of epoch {epoch} must be a bool, got "
-                                   f"{name}.")
+                                   f"{_short(name)}.")
         self.check_array(got, ref, "flags", what="backbone_trainable per epoch", dtype_kind="b")
         self.check_array(got, ref, "lrs", what="learning rate per epoch", rtol=1e-9, atol=0)
 
