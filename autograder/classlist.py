@@ -56,8 +56,15 @@ def anonymous_id(lab_id: str, submission_id: str) -> str:
 
 
 def _submission_folders(export_dir: Path) -> list[Path]:
+    """The submission folders: those the metadata lists, else every ``submission_*`` folder,
+    else (a hand-made export) every visible folder."""
     folders = sorted(p for p in export_dir.iterdir()
                      if p.is_dir() and not p.name.startswith((".", "_")))
+    listed = set(read_metadata(export_dir)) if (export_dir / METADATA).exists() else set()
+    if listed:
+        folders = [p for p in folders if p.name in listed]
+    elif any(p.name.startswith("submission_") for p in folders):
+        folders = [p for p in folders if p.name.startswith("submission_")]
     if not folders and not (export_dir / METADATA).exists():
         return []
     if len(folders) == 1 and not (export_dir / METADATA).exists() and (

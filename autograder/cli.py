@@ -88,7 +88,7 @@ def _add_grading_week(sub) -> None:
         p.add_argument("lab", help="lab id, e.g. lab02")
         p.add_argument("export", type=Path, help="Gradescope export folder (submission_<id>/ ...)")
         p.add_argument("--out", type=Path, default=None,
-                       help=f"output folder (default: EXPORT/{default_out})")
+                       help=f"output folder (default: EXPORT-{default_out}, beside the export)")
         return p
 
     export_command("report", "item analysis of a graded export: pass rates, score "
@@ -107,10 +107,17 @@ def _add_grading_week(sub) -> None:
                    help="build folder holding student/ and site/ (default: dist)")
 
 
+def _beside(export: Path, what: str) -> Path:
+    """``EXPORT-what`` next to the export: never inside it, where it would look like a
+    submission folder to the next command."""
+    export = export.resolve()
+    return export.with_name(f"{export.name}-{what}")
+
+
 def _run_report(args) -> int:
     from autograder.report import report
 
-    out = args.out or args.export / "report"
+    out = args.out or _beside(args.export, "report")
     a = report(args.lab, args.export, out)
     print(f"report: {len(a.totals)} graded submissions; {len(a.flagged)} flagged checks"
           + "".join(f"\n  {c.number} {c.name}" for c in a.flagged)
@@ -121,7 +128,7 @@ def _run_report(args) -> int:
 def _run_answers(args) -> int:
     from autograder.answers import answers
 
-    out = args.out or args.export / "answers"
+    out = args.out or _beside(args.export, "answers")
     written = answers(args.lab, args.export, out, anonymize=args.anonymize, pdf=not args.no_pdf)
     print(f"answers: {len(written.questions)} questions, {len(written.students)} submissions"
           f"\nanswers: {out / 'index.html'}")
@@ -131,7 +138,7 @@ def _run_answers(args) -> int:
 def _run_similarity(args) -> int:
     from autograder.similarity import similarity
 
-    out = args.out or args.export / "similarity"
+    out = args.out or _beside(args.export, "similarity")
     result = similarity(args.lab, args.export, out, top=args.top)
     for pair in result.code_pairs[:5]:
         print(f"similarity: code {pair.score:.2f}  {pair.a} <-> {pair.b}")

@@ -60,8 +60,9 @@ def test_ungraded_submissions_are_listed(class_export, tmp_path):
     missing = class_export.students[0].sid
     (export / missing / "results.json").unlink()
     (export / class_export.students[1].sid / "results.json").write_text("{not json")
-    assert main(["report", "lab02", str(export)]) == 0  # default --out: EXPORT/report
-    data = json.loads((export / "report" / "report.json").read_text())
+    (export / "notes").mkdir()  # not in the metadata: not a submission
+    assert main(["report", "lab02", str(export)]) == 0  # default --out: EXPORT-report
+    data = json.loads((tmp_path / "export-report" / "report.json").read_text())
     assert sorted(data["missing"]) == sorted([missing, class_export.students[1].sid])
     assert len(data["totals"]) == N_SUBMISSIONS - 2
 
