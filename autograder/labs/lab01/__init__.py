@@ -130,10 +130,5 @@ def spurious_cases() -> list[tuple[str, dict[str, np.ndarray], dict]]:
     ]
 
 
-LAB = LabSpec(
-    id="lab01",
-    slug="lab01_cnn_ablation",
-    title="CNN design choices and class-activation maps",
-    exercises=EXERCISES,
-    make_calls=make_calls,
-)
+LAB = LabSpec("lab01", "lab01_cnn_ablation", EXERCISES, make_calls,
+              title="CNN design choices and class-activation maps")

@@ -144,10 +144,5 @@ def _model_calls(rng) -> list[Call]:
     return calls
 
 
-LAB = LabSpec(
-    id="lab02",
-    slug="lab02_segmentation",
-    title="Semantic segmentation: datasets, mIoU, FCN and U-Net",
-    exercises=EXERCISES,
-    make_calls=make_calls,
-)
+LAB = LabSpec("lab02", "lab02_segmentation", EXERCISES, make_calls,
+              title="Semantic segmentation: datasets, mIoU, FCN and U-Net")

@@ -223,10 +223,5 @@ def make_calls() -> list[Call]:
     return calls
 
 
-LAB = LabSpec(
-    id="lab03",
-    slug="lab03_segformer",
-    title="SegFormer from scratch, matched against Hugging Face",
-    exercises=EXERCISES,
-    make_calls=make_calls,
-)
+LAB = LabSpec("lab03", "lab03_segformer", EXERCISES, make_calls,
+              title="SegFormer from scratch, matched against Hugging Face")

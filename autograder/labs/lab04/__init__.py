@@ -74,10 +74,5 @@ def make_calls() -> list[Call]:
     return calls
 
 
-LAB = LabSpec(
-    id="lab04",
-    slug="lab04_transfer",
-    title="Transfer learning: pre-training vs from scratch vs a frozen encoder",
-    exercises=EXERCISES,
-    make_calls=make_calls,
-)
+LAB = LabSpec("lab04", "lab04_transfer", EXERCISES, make_calls,
+              title="Transfer learning: pre-training vs from scratch vs a frozen encoder")

@@ -114,10 +114,5 @@ def make_calls() -> list[Call]:
     return calls
 
 
-LAB = LabSpec(
-    id="lab05",
-    slug="lab05_robustness",
-    title="Robustness to input modalities, and segmenting video",
-    exercises=EXERCISES,
-    make_calls=make_calls,
-)
+LAB = LabSpec("lab05", "lab05_robustness", EXERCISES, make_calls,
+              title="Robustness to input modalities, and segmenting video")

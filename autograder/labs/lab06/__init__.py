@@ -208,10 +208,5 @@ def call_inputs(call_id: str) -> dict[str, np.ndarray]:
     return _inputs_by_id()[call_id]
 
 
-LAB = LabSpec(
-    id="lab06",
-    slug="lab06_vit",
-    title="Vision Transformer on CIFAR-100 from scratch",
-    exercises=EXERCISES,
-    make_calls=make_calls,
-)
+LAB = LabSpec("lab06", "lab06_vit", EXERCISES, make_calls,
+              title="Vision Transformer on CIFAR-100 from scratch")

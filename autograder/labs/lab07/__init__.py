@@ -67,10 +67,5 @@ def make_calls() -> list[Call]:
     return calls
 
 
-LAB = LabSpec(
-    id="lab07",
-    slug="lab07_detection",
-    title="Faster R-CNN backbone transfer on PASCAL VOC",
-    exercises=EXERCISES,
-    make_calls=make_calls,
-)
+LAB = LabSpec("lab07", "lab07_detection", EXERCISES, make_calls,
+              title="Faster R-CNN backbone transfer on PASCAL VOC")
