@@ -2,7 +2,7 @@
 
 No JavaScript, no external resources (the pages open offline, from disk or a local server),
 student text always escaped; Markdown rendered with markdown-it-py (CommonMark, raw HTML off, so
-a student's ``<script>`` is shown, never run).
+a student's ``<script>`` is shown, never run; images named, never loaded).
 """
 
 from __future__ import annotations
@@ -37,6 +37,17 @@ img { max-width: 100%; }
 """
 
 _MD = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+def _image_as_text(self, tokens, idx, options, env) -> str:
+    """An image in a student's answer is named, not loaded (no remote requests, no tracking
+    pixel when the page is opened or printed; Colab attachments would not resolve anyway)."""
+    token = tokens[idx]
+    alt = self.renderInlineAsText(token.children or [], options, env)
+    return f'<span class="missing">[image: {esc(alt or token.attrGet("src") or "")}]</span>'
+
+
+_MD.add_render_rule("image", _image_as_text)
 
 
 def esc(text: object) -> str:
