@@ -11,7 +11,9 @@ cell and replace it with their answer. Writes into OUT:
   ``--anonymize``, under a stable pseudonym;
 * ``students/<submission>.pdf``: one PDF per submission, **one question per page** (question
   text + answer, no model answer), for a Gradescope *manual grading* assignment whose template
-  has one page per question; ``students.csv`` maps files to submitters and pseudonyms.
+  has one page per question; ``students.csv`` maps files to submitters and pseudonyms. A PDF
+  with more pages (a long answer) is printed again in smaller type; one that still does not fit
+  is noted in ``students.csv`` and ``index.html`` (page count read with pypdf when installed).
 
 An answer still equal to the prompt is shown as "(no answer)". A student who left the prompt and
 wrote the answer in a new markdown cell below it is credited with that cell.
@@ -29,6 +31,7 @@ import csv
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -157,7 +160,8 @@ def question_page(lab_id: str, q: Question, students: list[StudentAnswers], *,
     return pages.page(f"{lab_id}: question {q.number}", "\n".join(body))
 
 
-def student_page(lab_id: str, questions: list[Question], s: StudentAnswers) -> str:
+def student_page(lab_id: str, questions: list[Question], s: StudentAnswers, *,
+                 compact: bool = False) -> str:
     parts = []
     for q in questions:
         parts.append(f'<section class="page"><p class="note">{pages.esc(lab_id)} · '
@@ -165,6 +169,8 @@ def student_page(lab_id: str, questions: list[Question], s: StudentAnswers) -> s
                      f'<div class="question">{pages.markdown(q.text)}</div>'
                      f"<h2>Answer</h2>{_answer_html(s.answers[q.number - 1])}</section>")
     css = "@page { size: A4; margin: 16mm; } body { margin: 0; max-width: none; } h1 { display: none; }"
+    if compact:  # a long answer: smaller type, so that each question still fits one page
+        css += " body { font-size: 10px; line-height: 1.25; } pre { font-size: 8px; }"
     return pages.page(f"{lab_id}: {s.shown_as}", "\n".join(parts), css=css)
 
 
@@ -207,6 +213,60 @@ def _file_stem(s: StudentAnswers, anonymize: bool) -> str:
     return s.shown_as if anonymize else s.submission.id
 
 
+def _pdf_pages(path: Path) -> int | None:
+    """Pages of a PDF (None when pypdf, a development dependency, is not installed)."""
+    try:
+        from pypdf import PdfReader
+    except ImportError:
+        return None
+    return len(PdfReader(path).pages)
+
+
+def _fit_one_question_per_page(lab_id: str, questions: list[Question],
+                               students: list[StudentAnswers], per_student: dict) -> None:
+    """A Gradescope template has one page per question: a student PDF with more pages (a long
+    answer) is printed again in a smaller font; if it still does not fit, it is noted."""
+    long = [s for s in students
+            if (_pdf_pages(per_student[s.submission.id][1]) or 0) > len(questions)]
+    for s in long:
+        html, _ = per_student[s.submission.id]
+        html.write_text(student_page(lab_id, questions, s, compact=True), encoding="utf-8")
+    print_pdfs([per_student[s.submission.id] for s in long])
+    for s in long:
+        n = _pdf_pages(per_student[s.submission.id][1])
+        if n is not None and n > len(questions):
+            s.notes.append(f"PDF has {n} pages for {len(questions)} questions (an answer longer "
+                           "than a page): assign its pages by hand on Gradescope")
+            print(f"answers: {s.shown_as}: {s.notes[-1]}", file=sys.stderr)
+
+
+def _write_index(lab_id: str, out: Path, questions: list[Question],
+                 students: list[StudentAnswers], per_student: dict, *, pdf: bool) -> None:
+    rows = [{"file": per_student[s.submission.id][1].name, "submission": s.submission.id,
+             "pseudonym": anonymous_id(lab_id, s.submission.id),
+             "names": "; ".join(p.name for p in s.submission.submitters),
+             "sids": "; ".join(p.sid for p in s.submission.submitters),
+             "emails": "; ".join(p.email for p in s.submission.submitters),
+             "answered": sum(a is not None for a in s.answers),
+             "notes": "; ".join(s.notes)} for s in students]
+    with open(out / "students.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    items = "".join(
+        f'<li><a href="q{q.number}.html">Question {q.number}</a>'
+        + (f' (<a href="q{q.number}.pdf">PDF</a>)' if pdf else "")
+        + f": {sum(s.answers[q.number - 1] is not None for s in students)} of {len(students)} "
+        f"answered<div class=\"question\">{pages.markdown(q.text)}</div></li>" for q in questions)
+    notes = [f"<li>{pages.esc(s.shown_as)}: {pages.esc('; '.join(s.notes))}</li>"
+             for s in students if s.notes]
+    body = (f"<ul>{items}</ul><p>One PDF per submission, one question per page, in "
+            "<code>students/</code> (for a Gradescope manual-grading assignment); "
+            "<code>students.csv</code> maps the files to the submitters.</p>"
+            + (f"<h2>Notes</h2><ul>{''.join(notes)}</ul>" if notes else ""))
+    pages.write(out / "index.html", pages.page(f"{lab_id}: free-text answers", body))
+
+
 def answers(lab_id: str, export_dir: Path, out: Path, *, anonymize: bool = False,
             pdf: bool = True) -> Written:
     """Collect every submission's free-text answers into ``out`` (see module docstring)."""
@@ -240,38 +300,17 @@ def answers(lab_id: str, export_dir: Path, out: Path, *, anonymize: bool = False
             printable = pages.write(out / "print" / f"q{q.number}.html",
                                     question_page(lab.id, q, students, with_model=False))
             jobs.append((printable, out / f"q{q.number}.pdf"))
-    rows = []
+    per_student = {}
     for s in students:
         stem = _file_stem(s, anonymize)
         html = pages.write(out / "students" / "html" / f"{stem}.html",
                            student_page(lab.id, questions, s))
-        pdf_path = out / "students" / f"{stem}.pdf"
-        if pdf:
-            jobs.append((html, pdf_path))
-        rows.append({"file": pdf_path.name, "submission": s.submission.id,
-                     "pseudonym": anonymous_id(lab.id, s.submission.id),
-                     "names": "; ".join(p.name for p in s.submission.submitters),
-                     "sids": "; ".join(p.sid for p in s.submission.submitters),
-                     "emails": "; ".join(p.email for p in s.submission.submitters),
-                     "answered": sum(a is not None for a in s.answers),
-                     "notes": "; ".join(s.notes)})
-    with open(out / "students.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    items = "".join(
-        f'<li><a href="q{q.number}.html">Question {q.number}</a>'
-        + (f' (<a href="q{q.number}.pdf">PDF</a>)' if pdf else "")
-        + f": {sum(s.answers[q.number - 1] is not None for s in students)} of {len(students)} "
-        f"answered<div class=\"question\">{pages.markdown(q.text)}</div></li>" for q in questions)
-    notes = [f"<li>{pages.esc(s.shown_as)}: {pages.esc('; '.join(s.notes))}</li>"
-             for s in students if s.notes]
-    body = (f"<ul>{items}</ul><p>One PDF per submission, one question per page, in "
-            "<code>students/</code> (for a Gradescope manual-grading assignment); "
-            "<code>students.csv</code> maps the files to the submitters.</p>"
-            + (f"<h2>Notes</h2><ul>{''.join(notes)}</ul>" if notes else ""))
-    files.append(pages.write(out / "index.html", pages.page(f"{lab.id}: free-text answers", body)))
-    if jobs:
-        print_pdfs(jobs)
+        per_student[s.submission.id] = (html, out / "students" / f"{stem}.pdf")
+    if pdf:
+        print_pdfs(jobs + list(per_student.values()))
         files.extend(p for _, p in jobs)
+        _fit_one_question_per_page(lab.id, questions, students, per_student)
+        files.extend(p for _, p in per_student.values())
+    _write_index(lab.id, out, questions, students, per_student, pdf=pdf)
+    files += [out / "students.csv", out / "index.html"]
     return Written(questions, students, files)

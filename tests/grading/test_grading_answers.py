@@ -119,3 +119,35 @@ def test_pages_in_chromium(answers_dir, open_page, class_export):
     assert sum("q1.pdf" in link for link in index.links) == 1
     assert_clean(open_page(answers_dir, "q2.html"))
     assert_clean(open_page(answers_dir, f"students/html/{class_export.students[0].sid}.html"))
+
+
+def test_long_answers_are_refit_or_noted(class_export, tmp_path):
+    """One question per page: a long answer is printed again in smaller type; an answer far
+    longer than a page is noted (the grader assigns that PDF's pages by hand)."""
+    import shutil
+
+    import nbformat
+
+    export = tmp_path / "export"
+    export.mkdir()
+    shutil.copy(class_export.root / "submission_metadata.yml", export)
+    sentence = "The skip connections carry the fine detail that pooling removed. "
+    lengths = {}
+    for stu, lines in zip(class_export.by_kind("honest")[:2], (20, 400)):
+        shutil.copytree(class_export.root / stu.sid, export / stu.sid)
+        path = export / stu.sid / LAB.notebook_name
+        nb = nbformat.read(path, as_version=4)
+        cell = [c for c in nb.cells if nbmod.ANSWER_TAG in c.metadata.get("tags", [])][1]
+        cell.source = "\n\n".join(sentence * 2 for _ in range(lines))
+        nbformat.write(nb, str(path))
+        lengths[stu.sid] = lines
+    out = tmp_path / "out"
+    assert main(["answers", "lab02", str(export), "--out", str(out)]) == 0
+    rows = {r["submission"]: r for r in csv.DictReader(open(out / "students.csv"))}
+    short, long_ = sorted(lengths, key=lengths.get)
+    assert len(PdfReader(out / "students" / f"{short}.pdf").pages) == N_QUESTIONS
+    assert not rows[short]["notes"]
+    assert "font-size: 10px" in (out / "students" / "html" / f"{short}.html").read_text()
+    assert len(PdfReader(out / "students" / f"{long_}.pdf").pages) > N_QUESTIONS
+    assert "assign its pages by hand" in rows[long_]["notes"]
+    assert "assign its pages by hand" in (out / "index.html").read_text()
