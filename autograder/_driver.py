@@ -203,6 +203,14 @@ def _readline(fd):
 def exercise(box, folder, probes, np):
     """A forked child: one exercise's statements, then its calls until stdin closes."""
     os.chdir(folder)
+    if os.environ.get("AUTOGRADER_JAILED") != "1":  # outside bubblewrap: temp files here
+        import tempfile
+
+        tmp = os.path.join(folder, "tmp")
+        os.makedirs(tmp, exist_ok=True)
+        os.environ["TMPDIR"] = tmp
+        tempfile.tempdir = None
+    os.environ["HOME"] = folder
     with _open(os.path.join(folder, "request.json")) as fh:
         request = _loads(fh.read())
     seed = int(request.get("seed", 0))
@@ -264,11 +272,11 @@ def exercise(box, folder, probes, np):
 def _wipe():
     """Empty the jail's private temp folders (only inside bubblewrap, where they are the
     jail's own tmpfs)."""
-    if os.environ.get("AUTOGRADER_JAILED") != "1":
+    if os.environ.get("AUTOGRADER_PRIVATE_TMP") != "1":
         return
     import shutil
 
-    for top in ("/tmp", "/dev/shm"):
+    for top in ("/tmp", "/var/tmp", "/dev/shm"):
         try:
             entries = os.listdir(top)
         except OSError:
@@ -313,8 +321,11 @@ def main(box):
             _wipe()
             _event({"ev": "wiped"})
             continue
-        name = command.get("fork", "")
-        folder = os.path.join(box, os.path.basename(str(name)))
+        name = os.path.basename(str(command.get("fork", "")))
+        if not name:  # a line a killed child left unread: not a command
+            continue
+        folder = os.path.join(box, name)
+        _wipe()  # nothing one exercise's child left in the temp folders reaches the next
         pid = os.fork()
         if pid == 0:
             try:

@@ -59,6 +59,7 @@ MAX_ARRAYS = 64
 MAX_JSON_DEPTH = 32
 MAX_EVENT_BYTES = 64 << 10
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,80}$")
+JAIL_BOX = "/box"  # where the box appears inside bubblewrap
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWNET = 0x40000000
@@ -291,8 +292,8 @@ def _bwrap_base(box: Path, tmp_bytes: int) -> list[str]:
     for p in _runtime_paths():
         if not str(p).startswith("/usr/"):
             args += ["--ro-bind", str(p), str(p)]
-    if box.exists():
-        args += ["--bind", str(box), str(box), "--chdir", str(box)]
+    if box.exists():  # at a fixed place outside /tmp, which the zygote empties
+        args += ["--bind", str(box), JAIL_BOX, "--chdir", JAIL_BOX]
     return args
 
 
@@ -609,6 +610,13 @@ class _Events:
     def __init__(self, fd: int):
         self.fd, self.buf = fd, b""
 
+    def drain(self) -> None:
+        """Forget everything written so far (stale events of a dead child)."""
+        self.buf = b""
+        while select.select([self.fd], [], [], 0)[0]:
+            if not os.read(self.fd, 1 << 16):
+                break
+
     def next(self, deadline: float) -> dict | None:
         """The next event, ``None`` at the deadline; raises EOFError when the child is gone."""
         while b"\n" not in self.buf:
@@ -632,11 +640,11 @@ class _Events:
         return ev if isinstance(ev, dict) else {}
 
 
-def _env(box: Path, seed: int, jailed: bool) -> dict:
+def _env(box: Path, seed: int, jailed: bool, private_tmp: bool = False) -> dict:
     return {
         "PATH": "/usr/bin:/bin",
         "HOME": str(box),
-        "TMPDIR": "/tmp" if jailed else str(box / "tmp"),
+        "TMPDIR": "/tmp",  # the child points it at its exercise folder outside bubblewrap
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
@@ -650,6 +658,9 @@ def _env(box: Path, seed: int, jailed: bool) -> dict:
         "TRANSFORMERS_OFFLINE": "1",
         "LC_ALL": "C.UTF-8",
         "AUTOGRADER_JAILED": "1" if jailed else "0",
+        # /tmp, /var/tmp and /dev/shm are the jail's own (bubblewrap, or the root fallback's
+        # mount namespace): the zygote empties them before every exercise
+        "AUTOGRADER_PRIVATE_TMP": "1" if jailed or private_tmp else "0",
     }
 
 
@@ -722,14 +733,17 @@ class Session:
         shutil.copy(DRIVER, box / "_driver.py")
         shutil.copy(self.probes_file, box / "probes.py")
         shutil.copy(PROBE_UTILS, box / "probe_utils.py")
-        (box / "tmp").mkdir()
-        _chown_tree(box)
-        os.chmod(box, 0o700)
+        # the box itself stays root's (read-only to the child: nothing persists there from one
+        # exercise to the next); each exercise gets a folder of its own, owned by the child
+        os.chmod(box, 0o755)
+        for f in box.iterdir():
+            os.chmod(f, 0o644)
         self.cgroup = _Cgroup(limits.memory_bytes + 2 * limits.tmp_bytes + (256 << 20),
                               limits.nproc)
         cmd = [sys.executable, "-I", str(box / "_driver.py"), str(box)]
         if self.jailed:
-            cmd = [self.bwrap, *_bwrap_base(box, limits.tmp_bytes), "--", *cmd]
+            cmd = [self.bwrap, *_bwrap_base(box, limits.tmp_bytes), "--", sys.executable, "-I",
+                   f"{JAIL_BOX}/_driver.py", JAIL_BOX]
             self.isolation = ("bubblewrap (allow-list file system; new PID, network, IPC, user "
                               "namespaces; private /tmp and /dev/shm)")
         else:
@@ -739,7 +753,8 @@ class Session:
         self.isolation += (" + memory cgroup" if self.cgroup.active
                            else " + seccomp: no memfd_create")
         ev_r, ev_w = os.pipe()
-        env = dict(_env(box, self.seed, self.jailed), AUTOGRADER_EVENT_FD=str(ev_w))
+        env = dict(_env(box, self.seed, self.jailed, self.user is not None),
+                   AUTOGRADER_EVENT_FD=str(ev_w))
         log = open(box / "log.txt", "wb")
         try:
             self.proc = subprocess.Popen(
@@ -836,6 +851,8 @@ class Session:
             self.close()
             return
         try:
+            time.sleep(0.01)
+            self.events.drain()
             self._send({"wipe": True})
             end = time.monotonic() + 10
             while True:
@@ -964,7 +981,9 @@ class Session:
                 ev = self.events.next(end)
                 if ev is None:
                     break
-                if ev.get("ev") == "exited":
+                if ev.get("ev") == "exited" and not self._children():
+                    time.sleep(0.01)
+                    self.events.drain()  # whatever the child wrote before it died
                     return True
             self._kill_children()
             end = time.monotonic() + 5
@@ -989,7 +1008,7 @@ class Session:
                     out["errors"][i] = {k: str(e.get(k, ""))[:600]
                                         for k in ("type", "message", "where")}
                 out["running"] = None
-            elif kind == "exited":
+            elif kind == "exited" and not self._children():  # a forged one is ignored
                 out["exited"] = True
                 return _status_crash(ev.get("status"), start)
             elif kind == "ready":
@@ -1009,7 +1028,7 @@ class Session:
                 if ev is None:
                     return _timeout(f"one check took longer than {self.limits.call_s:.0f} s"
                                     if call_end < self.deadline else "the time budget ran out")
-                if ev.get("ev") == "exited":
+                if ev.get("ev") == "exited" and not self._children():
                     out["exited"] = True
                     return _status_crash(ev.get("status"), start)
                 if ev.get("ev") == "done" and ev.get("call") == call.id:
