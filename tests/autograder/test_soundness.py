@@ -110,8 +110,10 @@ def test_lying_requires_grad_earns_no_gradient_points(tmp_path, grade_nb, make_s
     source = solution_nb.cells[defining_cell(solution_nb, "dice_loss")].source
     renamed = source.replace("def dice_loss(", "def _reference_dice(")
     res = grade_nb(make_submission(tmp_path, replace={"dice_loss": renamed + "\n" + LYING_DICE}))
-    assert res.check("6.1")["score"] == FULL["6.1"]  # the value is right
-    assert res.check("6.2")["score"] == 0  # but nothing flows back to the logits
+    # the value is right, but the real flag says it is detached: nothing flows back to the
+    # logits, and the contract (a differentiable loss) fails on every dice_loss check
+    assert res.check("6.1")["score"] == 0 and res.check("6.2")["score"] == 0
+    assert_scores(res, {n: s for n, s in FULL.items() if not n.startswith("6.")})
 
 
 def test_a_stub_that_only_raises_value_error_earns_nothing(tmp_path, grade_nb, make_submission):
