@@ -479,7 +479,7 @@ def private_paths(lab: LabSpec, submission: Path | None = None,
     The sandbox never hides a folder that holds its own box or the Python installation."""
     from autograder.config import REPO_ROOT
 
-    paths = [REPO_ROOT / "labs", REPO_ROOT / "dist", lab.master_path.parent]
+    paths = [REPO_ROOT / "labs", REPO_ROOT / "dist", REPO_ROOT / ".git", lab.master_path.parent]
     if references_file is not None:
         ref_dir = Path(references_file).resolve().parent
         paths.append(ref_dir)

@@ -79,6 +79,9 @@ def main() -> None:
     parser.add_argument("--lab", default="lab02")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--python", default=sys.executable, help="interpreter that grades")
+    parser.add_argument("--sleeper", action="store_true",
+                        help="also grade a submission whose every exercise sleeps just under the "
+                        "per-call limit on every call (the worst case of the time budget)")
     args = parser.parse_args()
 
     from autograder import notebook as nbmod
@@ -122,8 +125,62 @@ def main() -> None:
         print(f"max  {max(walls):>8.2f} {max(peaks) / 2**20:>17.1f}   (score of last run: {score:g})")
         ok = max(walls) < 60 and max(peaks) < 700 * 2**20
         print("targets < 60 s and < 700 MB:", "met" if ok else "NOT met")
+        if args.sleeper:
+            sleeper(lab, solution, work, cmd, env)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+SLOW = """
+import functools as _functools, time as _time
+def _slow(obj, seconds={seconds}):
+    if isinstance(obj, type):
+        def __init__(self, *args, **kwargs):
+            _time.sleep(seconds)
+            obj.__init__(self, *args, **kwargs)
+        return type(obj.__name__, (obj,), {{"__init__": __init__}})
+    @_functools.wraps(obj)
+    def slowed(*args, **kwargs):
+        _time.sleep(seconds)
+        return obj(*args, **kwargs)
+    return slowed
+"""
+
+
+def sleeper(lab, solution, work, cmd, env) -> None:
+    """Grade the solution with every exercise slowed to just under the per-call limit."""
+    import json
+
+    from autograder.runner import budget_s, grading_limits
+
+    limit = grading_limits().call_s
+    nb = solution
+    cells = [SLOW.format(seconds=limit - 0.5)] + [
+        f"{ex.name} = _slow({ex.name})" for ex in lab.exercises]
+    nb.cells += [nbmod_cell(c) for c in cells]
+    sub = work / "sleeper" / lab.notebook_name
+    sub.parent.mkdir()
+    import nbformat
+
+    nbformat.write(nb, str(sub))
+    out = work / "sleeper.json"
+    sleepy = [c if c != str(work / lab.notebook_name) else str(sub) for c in cmd]
+    sleepy[sleepy.index("--out") + 1] = str(out)
+    start = time.monotonic()
+    subprocess.run(sleepy, env=env, check=True)
+    wall = time.monotonic() - start
+    data = json.loads(out.read_text())
+    spent = sum("time budget" in t["output"] for t in data["tests"])
+    print(f"sleeper: every call sleeps {limit - 0.5:.1f} s (per-call limit {limit:.0f} s); budget "
+          f"{budget_s():.0f} s per submission; graded in {wall:.1f} s wall; "
+          f"{spent}/{len(data['tests'])} checks 'not run: time budget spent'; "
+          f"score {data['score']:g}")
+
+
+def nbmod_cell(source: str):
+    import nbformat
+
+    return nbformat.v4.new_code_cell(source)
 
 
 if __name__ == "__main__":
