@@ -33,7 +33,13 @@ import nbformat
 
 from autograder import notebook as nbmod
 from autograder.config import REPO_ROOT, CourseConfig, load_config
-from autograder.grade import compute_references, grade_submission, load_references, save_references
+from autograder.grade import (
+    check_references,
+    compute_references,
+    grade_submission,
+    load_references,
+    save_references,
+)
 from autograder.labs import available_labs, get_lab
 from autograder.spec import LabSpec
 
@@ -366,7 +372,9 @@ def assign_lab(
 
     refs_path = dist / "autograder" / lab.id / "references.npz"
     try:
-        save_references(compute_references(lab), refs_path)
+        refs = compute_references(lab)
+        check_references(lab, refs)
+        save_references(refs, refs_path)
     except RuntimeError as exc:  # the solution itself failed on a check input
         raise AssignError(f"{lab.id}: {exc}") from None
     if verify:

@@ -112,6 +112,14 @@ def lab_calls(lab: LabSpec) -> list[Call]:
     return calls
 
 
+def check_references(lab: LabSpec, refs: References) -> None:
+    """RuntimeError when the solution raised on a call that no error-handling check expects."""
+    expected = check_map(lab, refs).raised_calls
+    for cid, res in refs.items():
+        if not res.ok and cid not in expected:
+            raise RuntimeError(f"the solution failed on check input {cid}: {res.error}")
+
+
 def compute_references(lab: LabSpec) -> References:
     """Run the master notebook's solution through every probe call (sandboxed like students)."""
     master = nbmod.read_notebook(lab.master_path)
@@ -317,6 +325,7 @@ class CheckMap:
     """What each check reads, found by running the checks once on the references."""
 
     visible_calls: set[str]
+    raised_calls: set[str]  # calls whose exception is the point (error-handling checks)
     call_exercise: dict[str, str]  # call id -> the exercise the check that reads it names
     check_exercise: dict[str, str]  # check number -> exercise
     needs: dict[str, tuple[str, ...]]  # check number -> checks it needs (needs_passing)
@@ -343,7 +352,7 @@ def check_map(lab: LabSpec, references: dict[str, CallResult]) -> CheckMap:
         return _MAPS[lab.id]
     calls = lab.make_calls()
     refs = {c.id: references.get(c.id, CallResult(values={})) for c in calls}
-    visible, owner, by_check, needs = set(), {}, {}, {}
+    visible, owner, by_check, needs, raised = set(), {}, {}, {}, set()
     loader = unittest.TestLoader()
     for cls in _check_classes(lab):
         for meth in loader.getTestCaseNames(cls):
@@ -351,8 +360,7 @@ def check_map(lab: LabSpec, references: dict[str, CallResult]) -> CheckMap:
             number = str(getattr(fn, "__number__", "") or meth)
             recorder = _Recorder(refs)
             exercises: list[str] = []
-            context = GradingContext(recorder, references, {}, [])
-            context.exercises_seen = exercises
+            context = GradingContext(recorder, references, {}, [], exercises, raised)
             cls.context = context
             cls(meth).run(unittest.TestResult())
             if getattr(fn, "__visibility__", "visible") == "visible":
@@ -364,7 +372,7 @@ def check_map(lab: LabSpec, references: dict[str, CallResult]) -> CheckMap:
                 by_check[number] = exercises[0]
             if getattr(fn, "__needs_passing__", None):
                 needs[number] = tuple(fn.__needs_passing__)
-    _MAPS[lab.id] = CheckMap(visible, owner, by_check, needs)
+    _MAPS[lab.id] = CheckMap(visible, raised, owner, by_check, needs)
     return _MAPS[lab.id]
 
 

@@ -78,6 +78,7 @@ class GradingContext:
     static_errors: dict[str, str]  # exercise name -> why it cannot be graded
     notes: list[str]
     exercises_seen: list[str] | None = None  # filled by a dry run: the exercises checks name
+    raised_calls: set[str] | None = None  # filled by a dry run: calls read for their exception
 
 
 class LabCase(unittest.TestCase):
@@ -118,6 +119,8 @@ class LabCase(unittest.TestCase):
         For error-handling checks; a crash, a timeout or a missing definition still fails."""
         self.exercise_ok(exercise)
         assert self.context is not None
+        if self.context.raised_calls is not None:
+            self.context.raised_calls.add(call_id)
         got = self.context.results.get(call_id)
         if got is None:
             raise StudentError(f"`{exercise}` was not run (internal: no result for {call_id}).")

@@ -126,12 +126,12 @@ def test_student_copy_failing_otherwise(master, tmp_path):
 
 
 def test_solution_failing_on_a_check_input_is_refused(master, tmp_path, monkeypatch, capsys):
-    # the solution uses a module-level value computed by a call: the graded program drops it
+    # the solution reads a name that only an experiment defines: the grader never runs it
     nb = copy.deepcopy(master)
     nb.cells.insert(defining_cell(nb, "mean_iou"),
-                    nbformat.v4.new_code_cell("_EPS = torch.tensor(1e-12)"))
+                    nbformat.v4.new_code_cell("for _ in range(1):\n    _EPS = 1e-12"))
     nb = edit(nb, "mean_iou", lambda s: s.replace(
-        "    tp = confmat.diag()", "    tp = confmat.diag() + _EPS"))
+        "    tp = confmat.diag()", "    tp = confmat.diag() + UNDEFINED_EPS"))
     lab = tmp_lab(tmp_path, nb)
     monkeypatch.setattr(assign_mod, "get_lab", lambda lab_id: lab)
     status = assign_mod.assign(["lab02"], dist_with_wheel(tmp_path), verify=True)

@@ -247,8 +247,8 @@ def test_the_child_cannot_leave_the_box(tmp_path, grade_nb, make_submission, jai
     # the grader itself never held the child's memory
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 512 * 1024
     msg = res.out("1.1")
-    assert "memory" in msg.lower() or "killed" in msg.lower() or "MemoryError" in msg \
-        or "OSError" in msg, msg
+    # the cgroup kills the hog (or memfd_create is refused where no cgroup can be made)
+    assert "memory" in msg.lower() or "killed" in msg.lower() or "not permitted" in msg, msg
 
 
 # ----------------------------------------------------------------------------- hostile files
