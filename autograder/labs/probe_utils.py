@@ -96,6 +96,15 @@ def dtype_of(t):
     raise TypeError(f"expected a tensor, got {type(t).__name__}")
 
 
+def nn_class(module):
+    """Name of the nearest torch.nn class of ``module`` (a subclass of nn.ReLU reports "ReLU",
+    the student's own nn.Module subclass "Module")."""
+    for cls in type(module).__mro__:
+        if str(getattr(cls, "__module__", "")).startswith("torch.nn"):
+            return str(cls.__name__)
+    return None
+
+
 def parameters_out(module):
     """``{name: shape}`` of a module's parameters (raw facts; the parent compares them)."""
     return {str(n): [int(s) for s in p.shape] for n, p in module.named_parameters()}

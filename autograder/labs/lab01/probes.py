@@ -8,24 +8,15 @@ propagate: the parent sees their type (the error-handling checks expect a ValueE
 """
 
 import torch
-from probe_utils import dtype_of, grad_out, parameters_out, requires_grad, tensor_out
+from probe_utils import dtype_of, grad_out, nn_class, parameters_out, requires_grad, tensor_out
 from torch import nn
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def _nn_class(module):
-    """Name of the nearest torch.nn class of ``module`` (a subclass of nn.ReLU reports "ReLU",
-    the student's own nn.Module subclass "Module")."""
-    for cls in type(module).__mro__:
-        if str(getattr(cls, "__module__", "")).startswith("torch.nn"):
-            return str(cls.__name__)
-    return None
-
-
 def _attr_class(model, name):
     value = getattr(model, name, None)
-    return _nn_class(value) if isinstance(value, nn.Module) else None
+    return nn_class(value) if isinstance(value, nn.Module) else None
 
 
 # ----------------------------------------------------------------------------- 1. VGGResNet
@@ -46,7 +37,7 @@ def vggresnet_structure(ns, inputs, config):
              for m in model.modules() if isinstance(m, nn.Conv2d)]
     return {
         "params": parameters_out(model),
-        "modules": [_nn_class(m) for m in model.modules()],
+        "modules": [nn_class(m) for m in model.modules()],
         "convs": convs,
         "features_class": _attr_class(model, "features"),
         "fc_class": _attr_class(model, "fc"),

@@ -10,18 +10,17 @@ accumulates with the reference ``confusion_matrix`` there).
 """
 
 import torch
-from probe_utils import grad_out, number_out, parameters_out, requires_grad, shape_of, tensor_out
+from probe_utils import (
+    grad_out,
+    nn_class,
+    number_out,
+    parameters_out,
+    requires_grad,
+    shape_of,
+    tensor_out,
+)
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _nn_class(module):
-    """Name of the nearest torch.nn class of ``module`` (a subclass of nn.ReLU reports "ReLU",
-    the student's own nn.Module subclass "Module")."""
-    for cls in type(module).__mro__:
-        if str(getattr(cls, "__module__", "")).startswith("torch.nn"):
-            return str(cls.__name__)
-    return None
 
 
 def _without_grad(model):
@@ -89,7 +88,7 @@ def _conv_facts(head):
     """Class and shape facts of ``head[4]`` (None when the head is missing or shorter)."""
     ok = isinstance(head, torch.nn.Sequential) and len(head) > 4
     module = head[4] if ok else None
-    facts = {"class": _nn_class(module) if isinstance(module, torch.nn.Module) else None}
+    facts = {"class": nn_class(module) if isinstance(module, torch.nn.Module) else None}
     if isinstance(module, torch.nn.Conv2d):
         facts.update(in_channels=int(module.in_channels), out_channels=int(module.out_channels),
                      kernel=[int(k) for k in module.kernel_size], bias=module.bias is not None)
@@ -134,7 +133,7 @@ def unet_structure(ns, inputs, config):
               m.bias is not None]
              for m in model.modules() if type(m) is torch.nn.Conv2d]
     return {"params": parameters_out(model),
-            "modules": [_nn_class(m) for m in model.modules()],
+            "modules": [nn_class(m) for m in model.modules()],
             "convs": convs}
 
 
