@@ -48,7 +48,10 @@ def _worker(lab: LabSpec, refs, hide: list[str], conn) -> None:
         os.setpgid(0, 0)
     except OSError:
         pass
-    session = Session(lab.probes_file, limits=grading_limits(), hide=hide)
+    from autograder.runner import imported_modules
+
+    session = Session(lab.probes_file, limits=grading_limits(), hide=hide,
+                      preload=imported_modules(refs.solution))
     try:
         while True:
             try:

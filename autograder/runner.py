@@ -81,6 +81,22 @@ def _reference_for(solution: Program, exercise: str, names: list[str]) -> list[t
             for st in solution.with_imports(solution.needed(others))]
 
 
+def imported_modules(program: Program) -> list[str]:
+    """Every module a program's import statements name (for the zygote to load once)."""
+    out: list[str] = []
+    for st in program.imports():
+        try:
+            tree = ast.parse(st.source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                out.append(node.module)
+    return list(dict.fromkeys(out))
+
+
 def order_calls(calls: list[Call], visible: set[str]) -> list[Call]:
     """Visible calls first (stable): a child sees a hidden input only after every visible
     output is in the parent's hands."""
@@ -100,7 +116,8 @@ def run_program(lab: LabSpec, program: Program, solution: Program, calls: list[C
         session.new_submission(deadline)
         failed = _run_exercises(lab, program, solution, calls, skip, visible, session, out)
     else:
-        with Session(lab.probes_file, limits=limits, deadline=deadline, hide=hide) as own:
+        with Session(lab.probes_file, limits=limits, deadline=deadline, hide=hide,
+                     preload=imported_modules(solution)) as own:
             failed = _run_exercises(lab, program, solution, calls, skip, visible, own, out)
     out.notes += _statement_notes(program, failed)
     return out

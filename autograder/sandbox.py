@@ -692,11 +692,13 @@ class Session:
     exercises every process of the jail but the zygote is killed."""
 
     def __init__(self, probes_file: Path, *, limits: Limits = Limits(), seed: int = 0,
-                 deadline: float | None = None, hide: list[str] | None = None):
+                 deadline: float | None = None, hide: list[str] | None = None,
+                 preload: list[str] | None = None):
         _become_subreaper()
         self.probes_file, self.limits, self.seed = probes_file, limits, seed
         self.deadline = deadline if deadline is not None else time.monotonic() + 3600
         self.hide = hide or []
+        self.preload = list(preload or [])  # trusted modules the zygote imports at start
         self.user = sandbox_user()
         bwrap = _bwrap()
         self.jailed = bool(bwrap) and _bwrap_works(bwrap, self.user.pw_uid if self.user else None)
@@ -733,6 +735,7 @@ class Session:
         shutil.copy(DRIVER, box / "_driver.py")
         shutil.copy(self.probes_file, box / "probes.py")
         shutil.copy(PROBE_UTILS, box / "probe_utils.py")
+        (box / "preload.json").write_text(json.dumps(self.preload))
         # the box itself stays root's (read-only to the child: nothing persists there from one
         # exercise to the next); each exercise gets a folder of its own, owned by the child
         os.chmod(box, 0o755)
