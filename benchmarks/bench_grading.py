@@ -1,7 +1,8 @@
 """Grading cost of one submission: wall time and peak memory of the whole process tree.
 
 Grades the solution copy of a lab (built from its master notebook) on ONE CPU (taskset) with
-OMP_NUM_THREADS=1, sampling the resident memory of the grader and all its descendants every
+OMP_NUM_THREADS=1, sampling the memory (PSS: shared pages split among processes) of the grader
+and all its descendants every
 20 ms. Targets (Gradescope defaults: 1/2 vCPU, 768 MB, 10 min): < 60 s and < 700 MB.
 
     python benchmarks/bench_grading.py [--lab lab02] [--repeats 3] [--python PATH]
@@ -26,8 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def tree_rss_bytes(root_pid: int, field: str = "VmRSS") -> int:
-    """Sum of ``field`` (VmRSS or RssAnon) over ``root_pid`` and its descendants (from /proc)."""
+def tree_rss_bytes(root_pid: int, field: str = "Pss") -> int:
+    """Sum of ``field`` over ``root_pid`` and its descendants (from /proc).
+
+    ``Pss``/``Pss_Anon`` (from smaps_rollup) share each page among the processes mapping it:
+    the grader's zygote and the children forked from it share torch's pages copy-on-write, which
+    a sum of VmRSS/RssAnon would count once per process. ``VmRSS``/``RssAnon`` are read from
+    status where smaps_rollup is missing."""
     parents, rss = {}, {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -36,6 +42,9 @@ def tree_rss_bytes(root_pid: int, field: str = "VmRSS") -> int:
             with open(f"/proc/{entry}/status") as fh:
                 fields = dict(line.split(":", 1) for line in fh if ":" in line)
             parents[int(entry)] = int(fields["PPid"])
+            if field.startswith("Pss"):
+                with open(f"/proc/{entry}/smaps_rollup") as fh:
+                    fields = dict(line.split(":", 1) for line in fh if ":" in line)
             rss[int(entry)] = int(fields.get(field, "0 kB").split()[0]) * 1024
         except (OSError, KeyError, ValueError):
             continue
@@ -60,7 +69,7 @@ def measure(cmd: list[str], env: dict) -> tuple[float, int, int]:
         nonlocal peak, peak_anon
         while not done.is_set():
             peak = max(peak, tree_rss_bytes(proc.pid))
-            peak_anon = max(peak_anon, tree_rss_bytes(proc.pid, "RssAnon"))
+            peak_anon = max(peak_anon, tree_rss_bytes(proc.pid, "Pss_Anon"))
             time.sleep(0.02)
 
     t = threading.Thread(target=sample, daemon=True)
@@ -110,8 +119,8 @@ def main() -> None:
             capture_output=True, text=True).stdout.strip()
         print(f"# bench_grading: {lab.id} solution copy, 1 CPU thread ({cpu}), "
               f"{args.python}, torch {torch_version}, running as uid {os.getuid()}")
-        print(f"{'run':>4} {'wall s':>8} {'peak RSS MB':>12} {'peak anon MB':>13} "
-              f"{'wall/60s':>9} {'RSS/700MB':>10}")
+        print(f"{'run':>4} {'wall s':>8} {'peak PSS MB':>12} {'peak anon MB':>13} "
+              f"{'wall/60s':>9} {'PSS/700MB':>10}")
         walls, peaks = [], []
         for i in range(args.repeats):
             wall, peak, anon = measure(cmd, env)
