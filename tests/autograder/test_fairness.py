@@ -62,7 +62,12 @@ def test_module_level_helpers_built_by_calls_lambdas_and_comprehensions(
 def test_odd_cells_skip_only_themselves(tmp_path, grade_nb, make_submission):
     odd = ["x = 1\x00", "s = '\ud800'", "deep = " + "-" * 10000 + "1",
            "total = " + " + ".join(["1"] * 2000)]
-    res = grade_nb(make_submission(tmp_path, extra=odd))
+    path = make_submission(tmp_path)
+    data = json.loads(path.read_text())
+    data["cells"] += [nbformat.v4.new_code_cell(s) for s in odd]
+    # a lone surrogate is valid JSON only as an escape: written the way Jupyter writes it
+    path.write_text(json.dumps(data, ensure_ascii=True))
+    res = grade_nb(path)
     assert_scores(res, FULL)
     assert "could not be read" in res["output"], res["output"]
 
