@@ -1,9 +1,9 @@
 """Grade one submission (or a folder of them) and write Gradescope ``results.json``.
 
-What runs: the submission's notebook is parsed (never imported) in this trusted parent; its
-definitions-only program (see :mod:`autograder.notebook`) runs in sandboxed children
-(:mod:`autograder.sandbox`), which return plain data; the lab's unittest checks compare that data
-with references in this process, and only this process writes ``results.json``, atomically.
+What runs: the submission's notebook is parsed (never imported) in this trusted parent; each
+exercise's part of it (:mod:`autograder.program`) runs in a jailed child (:mod:`autograder.runner`,
+:mod:`autograder.sandbox`), which returns raw outputs; the lab's unittest checks compare them with
+the references in this process, and only this process writes ``results.json``, atomically.
 """
 
 from __future__ import annotations
