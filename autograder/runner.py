@@ -75,10 +75,14 @@ class Outcome:
 
 
 def _reference_for(solution: Program, exercise: str, names: list[str]) -> list[tuple]:
-    """The solution's statements for every exercise but ``exercise`` (imports included)."""
+    """The solution's statements for every exercise but ``exercise`` (imports included).
+
+    Never the graded exercise's own solution, not even as a dependency of another exercise
+    (a reference EncoderBlock uses the student's MultiHeadSelfAttention): the child binds the
+    student's object into the references' namespace instead."""
     others = [n for n in names if n != exercise]
     return [(st.index, f"reference {st.where}", st.padded())
-            for st in solution.with_imports(solution.needed(others))]
+            for st in solution.with_imports(solution.needed(others, stop={exercise}))]
 
 
 def imported_modules(program: Program) -> list[str]:

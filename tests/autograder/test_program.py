@@ -170,3 +170,17 @@ def test_decorators_belong_to_their_definition():
     assert st.source.startswith("@torch.no_grad()\n@staticmethod\ndef mean_iou")
     assert st.line == 1
     assert chosen(p) == ["import torch", "@torch.no_grad()"]
+
+
+def test_the_graded_exercise_never_reaches_its_child_as_a_reference():
+    """Grading mean_iou, the child gets the reference confusion_matrix; that reference uses
+    mean_iou, which must then be the student's, never the solution's."""
+    from autograder.runner import _reference_for
+
+    solution = prog("import torch",
+                    "def mean_iou(confmat):\n    return 'SOLUTION'",
+                    "def confusion_matrix(preds, targets, num_classes):\n"
+                    "    return mean_iou(preds)")
+    sources = [src for _, _, src in _reference_for(solution, "mean_iou", EXERCISES)]
+    assert any("def confusion_matrix" in s for s in sources)
+    assert not any("SOLUTION" in s for s in sources), sources
