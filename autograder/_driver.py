@@ -273,19 +273,20 @@ def exercise(box, folder, probes, np):
 
 
 def _wipe():
-    """Empty the jail's private temp folders (only inside bubblewrap, where they are the
-    jail's own tmpfs)."""
-    if os.environ.get("AUTOGRADER_PRIVATE_TMP") != "1":
-        return
+    """Empty the jail's private temp folders (the tmpfs mounts the parent lists in
+    ``$AUTOGRADER_PRIVATE_TMP``; never a folder of the machine's)."""
     import shutil
 
-    for top in ("/tmp", "/var/tmp", "/dev/shm"):
+    keep = [k for k in os.environ.get("AUTOGRADER_KEEP", "").split(":") if k]
+    for top in [t for t in os.environ.get("AUTOGRADER_PRIVATE_TMP", "").split(":") if t]:
         try:
             entries = os.listdir(top)
         except OSError:
             continue
         for entry in entries:
             path = os.path.join(top, entry)
+            if any(k == path or k.startswith(path + "/") for k in keep):
+                continue  # holds the runtime, bound back read-only (a checkout in /tmp)
             try:
                 if os.path.isdir(path) and not os.path.islink(path):
                     shutil.rmtree(path, ignore_errors=True)

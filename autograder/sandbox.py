@@ -68,6 +68,8 @@ _MS_PRIVATE = 1 << 18
 _MS_RDONLY = 1
 _MS_NOSUID = 2
 _MS_NODEV = 4
+_MS_REMOUNT = 32
+_MS_BIND = 4096
 _PR_SET_CHILD_SUBREAPER = 36
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -433,9 +435,21 @@ def _count_user_tasks(uid: int) -> int:
     return n
 
 
+_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        Path(path).resolve().relative_to(folder.resolve())
+        return True
+    except (ValueError, OSError):
+        return False
+
+
 def _preexec(limits: Limits, user, cgroup: _Cgroup, fallback: bool, hide: list[str]):
     # RLIMIT_NPROC counts every task of the user: leave room for other graders' children
     nproc = limits.nproc + (_count_user_tasks(user.pw_uid) if user is not None else 0)
+    runtime = [str(p) for p in _runtime_paths()] if fallback and user is not None else []
 
     def fn() -> None:
         os.setsid()
@@ -444,11 +458,23 @@ def _preexec(limits: Limits, user, cgroup: _Cgroup, fallback: bool, hide: list[s
             _libc.unshare(_CLONE_NEWNET)
             if _libc.unshare(_CLONE_NEWNS) == 0:
                 _libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
-                # private, size-limited temp folders (the box lives elsewhere, in /run)
-                for tmp in ("/tmp", "/var/tmp", "/dev/shm"):
-                    if os.path.isdir(tmp):
-                        _libc.mount(b"tmpfs", tmp.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV,
-                                    f"size={limits.tmp_bytes},mode=1777".encode())
+                # private, size-limited temp folders (the box lives elsewhere, in /run); the
+                # runtime the child needs inside one (a checkout in /tmp) is bound back, read-only
+                for tmp in _TMP_DIRS:
+                    if not os.path.isdir(tmp):
+                        continue
+                    inner = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in runtime
+                             if _inside(Path(p), Path(tmp))]
+                    if _libc.mount(b"tmpfs", tmp.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV,
+                                   f"size={limits.tmp_bytes},mode=1777".encode()) == 0:
+                        for p, fd in inner:
+                            os.makedirs(p, exist_ok=True)
+                            _libc.mount(f"/proc/self/fd/{fd}".encode(), p.encode(), None,
+                                        _MS_BIND | _MS_REC, None)
+                            _libc.mount(None, p.encode(), None,
+                                        _MS_BIND | _MS_REMOUNT | _MS_RDONLY, None)
+                    for _, fd in inner:
+                        os.close(fd)
                 for path in hide:
                     if os.path.isdir(path):
                         _libc.mount(b"tmpfs", path.encode(), b"tmpfs", _MS_RDONLY, b"size=4k")
@@ -640,7 +666,7 @@ class _Events:
         return ev if isinstance(ev, dict) else {}
 
 
-def _env(box: Path, seed: int, jailed: bool, private_tmp: bool = False) -> dict:
+def _env(box: Path, seed: int, jailed: bool, private_tmp: list[str] | None = None) -> dict:
     return {
         "PATH": "/usr/bin:/bin",
         "HOME": str(box),
@@ -658,9 +684,9 @@ def _env(box: Path, seed: int, jailed: bool, private_tmp: bool = False) -> dict:
         "TRANSFORMERS_OFFLINE": "1",
         "LC_ALL": "C.UTF-8",
         "AUTOGRADER_JAILED": "1" if jailed else "0",
-        # /tmp, /var/tmp and /dev/shm are the jail's own (bubblewrap, or the root fallback's
-        # mount namespace): the zygote empties them before every exercise
-        "AUTOGRADER_PRIVATE_TMP": "1" if jailed or private_tmp else "0",
+        # the temp folders that are the jail's own (bubblewrap, or the root fallback's mount
+        # namespace): the zygote empties them before every exercise
+        "AUTOGRADER_PRIVATE_TMP": ":".join(private_tmp or []),
     }
 
 
@@ -756,8 +782,9 @@ class Session:
         self.isolation += (" + memory cgroup" if self.cgroup.active
                            else " + seccomp: no memfd_create")
         ev_r, ev_w = os.pipe()
-        env = dict(_env(box, self.seed, self.jailed, self.user is not None),
-                   AUTOGRADER_EVENT_FD=str(ev_w))
+        private = list(_TMP_DIRS) if self.jailed or self.user is not None else []
+        env = dict(_env(box, self.seed, self.jailed, private), AUTOGRADER_EVENT_FD=str(ev_w),
+                   AUTOGRADER_KEEP=":".join(str(p) for p in _runtime_paths()))
         log = open(box / "log.txt", "wb")
         try:
             self.proc = subprocess.Popen(

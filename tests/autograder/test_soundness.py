@@ -250,10 +250,11 @@ def test_the_child_cannot_leave_the_box(tmp_path, grade_nb, make_submission, jai
     # the grader itself never held the child's memory
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 512 * 1024
     msg = res.out("1.1")
-    # the cgroup kills the hog (or memfd_create is refused where no cgroup can be made; the
-    # open-files limit stops it at 256 files, 3.8 GB, otherwise)
+    # the hog never completes: the cgroup kills it (the kernel may pick the zygote first), or
+    # memfd_create is refused where no cgroup can be made, or the open-files limit stops it
+    assert "LEFT" not in msg, msg
     assert any(w in msg for w in ("memory", "killed", "Killed", "not permitted",
-                                  "Too many open files")), msg
+                                  "Too many open files", "without a result")), msg
 
 
 # ----------------------------------------------------------------------------- hostile files
