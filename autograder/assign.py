@@ -41,6 +41,7 @@ from autograder.grade import (
     save_references,
 )
 from autograder.labs import available_labs, get_lab
+from autograder.program import drop_magics
 from autograder.spec import LabSpec
 
 
@@ -100,7 +101,7 @@ def check_master(lab: LabSpec, master: nbformat.NotebookNode) -> None:
 
 def _defines(source: str, name: str) -> bool:
     try:
-        tree = ast.parse(nbmod._drop_magics(source))
+        tree = ast.parse(drop_magics(source))
     except SyntaxError:
         return False
     return any(isinstance(s, (ast.FunctionDef, ast.ClassDef)) and s.name == name for s in tree.body)

@@ -220,13 +220,3 @@ def solution_texts(nb: nbformat.NotebookNode) -> list[str]:
         if ANSWER_TAG in tags or INSTRUCTOR_TAG in tags:
             texts.extend(line.strip() for line in cell.source.splitlines() if line.strip())
     return [t for t in texts if t]
-
-
-# ----------------------------------------------------------------------------- magics
-
-
-def _drop_magics(source: str) -> str:
-    """See :func:`autograder.program.drop_magics` (what the grader runs is decided there)."""
-    from autograder.program import drop_magics
-
-    return drop_magics(source)

@@ -133,7 +133,6 @@ class JobReport:
     statement_errors: dict[int, dict]  # statement index -> error (type, message, where)
     isolation: str
     log_tail: str = ""
-    hung_statement: int | None = None  # the statement running when the set-up ran out of time
 
 
 # ----------------------------------------------------------------------------- processes
@@ -907,7 +906,6 @@ class Session:
         errors: dict[int, dict] = {}
         dropped: set[int] = set()  # statements that hung or killed the child
         pending = list(job.calls)
-        hung = None
         for _attempt in range(len(job.calls) + len(job.statements) + 2):
             if not pending or time.monotonic() >= self.deadline:
                 break
@@ -925,7 +923,6 @@ class Session:
                     # one statement killed the child or hung: it fails, the rest goes on
                     errors[culprit] = dict(crash, where="")
                     dropped.add(culprit)
-                    hung = culprit if crash.get("type") == "Timeout" else hung
                     continue
                 for c in pending:
                     results[c.id] = CallResult(error=crash)
@@ -948,7 +945,7 @@ class Session:
                             if time.monotonic() >= self.deadline
                             else "not run: too many crashes before it")})
         tail = _tail(self.box / "log.txt") if self.box is not None else ""
-        return JobReport(results, errors, self.isolation, tail, hung)
+        return JobReport(results, errors, self.isolation, tail)
 
     def _attempt(self, job: Job, statements, calls: list[Call]) -> dict:
         out: dict = {"results": {}, "errors": {}, "crash": None, "in_setup": True,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import notebook as nbmod
 from autograder.grade import listed_tests
 from autograder.labs import get_lab
+from autograder.program import drop_magics
 from autograder.sandbox import sandbox_user
 
 # The lab02 check list, read from its checks module (every check, its number and weight), so
@@ -40,7 +40,7 @@ def defining_cell(nb: nbformat.NotebookNode, name: str) -> int:
         if cell.cell_type != "code":
             continue
         try:
-            tree = ast.parse(nbmod._drop_magics(cell.source))
+            tree = ast.parse(drop_magics(cell.source))
         except SyntaxError:
             continue
         if any(getattr(s, "name", None) == name for s in tree.body):
