@@ -187,6 +187,22 @@ def _run_statements(statements, ns, report):
                 raise
 
 
+class _Probes:
+    """A probe by name: the lab's own first, then labkit's generic ones (``call``, ``module``)."""
+
+    def __init__(self, *modules):
+        self.modules = modules
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        for module in self.modules:
+            fn = getattr(module, name, None)
+            if callable(fn):
+                return fn
+        raise AttributeError(f"no probe named {name!r}")
+
+
 def _readline(fd):
     """One line from ``fd``, read byte by byte: nothing beyond it is consumed (the zygote
     and its children share stdin)."""
@@ -300,8 +316,10 @@ def main(box):
     """The zygote: trusted imports once, then one forked child per exercise on request."""
     os.chdir(box)
     _seed(0)
-    _load("probe_utils", os.path.join(box, "probe_utils.py"))
+    # the generic probes (labkit's, imported before any student code) and the lab's own
+    generic = importlib.import_module("labkit.checking.probe_utils")
     probes = _load("_probes", os.path.join(box, "probes.py"))
+    probes = _Probes(probes, generic)
     import numpy as np
 
     # the modules the reference solution imports (trusted, installed packages): loaded once

@@ -34,6 +34,7 @@ import nbformat
 from autograder import notebook as nbmod
 from autograder.config import REPO_ROOT, CourseConfig, load_config
 from autograder.grade import (
+    References,
     check_references,
     compute_references,
     grade_submission,
@@ -41,8 +42,9 @@ from autograder.grade import (
     save_references,
 )
 from autograder.labs import available_labs, get_lab
-from autograder.program import drop_magics
 from autograder.spec import LabSpec
+from labkit.checking.program import drop_magics
+from labkit.checking.spec import Fail, load_results, save_results
 
 
 class AssignError(RuntimeError):
@@ -110,6 +112,7 @@ def _defines(source: str, name: str) -> bool:
 # ----------------------------------------------------------------------------- labkit wheel
 
 PACKAGES = ("labkit", "autograder")
+PACKAGE_DATA = ("labkit/checking/expected/*.npz",)  # as pyproject.toml's package-data
 WHEEL_METADATA_INPUTS = ("pyproject.toml", "README.md")  # what setuptools reads besides code
 
 
@@ -125,6 +128,10 @@ def package_files(root: Path = REPO_ROOT, packages: tuple[str, ...] = PACKAGES) 
             if all((root.joinpath(*rel.parts[:i]) / "__init__.py").is_file()
                    for i in range(1, len(rel.parts))):
                 out[rel.as_posix()] = path
+    for pattern in PACKAGE_DATA:
+        if pattern.split("/")[0] in packages:
+            for path in sorted(root.glob(pattern)):
+                out[path.relative_to(root).as_posix()] = path
     return out
 
 
@@ -333,6 +340,46 @@ def build_zip(lab: LabSpec, dist: Path, wheel: Path, references: Path) -> Path:
     return out
 
 
+# ----------------------------------------------------------------------------- public expected
+
+
+def expected_path(lab: LabSpec) -> Path:
+    from labkit.checking.kernel import EXPECTED
+
+    return EXPECTED / f"{lab.id}.npz"
+
+
+def expected_problems(lab: LabSpec, refs: References) -> list[str]:
+    """Why labkit's expected outputs of the public checks are not those of the solution:
+    each public check, run on the shipped outputs against ``refs``, must pass."""
+    path = expected_path(lab)
+    if not path.is_file():
+        return [f"{path} is missing"]
+    try:
+        shipped = load_results(path)[0]
+    except (OSError, ValueError, KeyError) as exc:
+        return [f"{path} cannot be read ({exc})"]
+    problems = []
+    for check in lab.public.checks:
+        try:
+            check.evaluate(shipped.get, refs.__getitem__)
+        except (Fail, KeyError) as exc:
+            problems.append(f"check {check.number}: {exc}")
+    wanted = {call.id for c in lab.public.checks for call in c.calls}
+    if set(shipped) != wanted:
+        problems.append(f"{path.name} holds other calls than the public checks make")
+    return problems
+
+
+def write_expected(lab: LabSpec, refs: References) -> Path:
+    """labkit's expected outputs: the solution's outputs of the public checks' calls only."""
+    path = expected_path(lab)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wanted = {call.id for c in lab.public.checks for call in c.calls}
+    save_results({cid: refs[cid] for cid in sorted(wanted)}, path)
+    return path
+
+
 def _write_nb(nb: nbformat.NotebookNode, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.validate(nb)
@@ -340,7 +387,8 @@ def _write_nb(nb: nbformat.NotebookNode, path: Path) -> None:
 
 
 def assign_lab(
-    lab: LabSpec, dist: Path, cfg: CourseConfig, *, verify: bool = True, copies_only: bool = False
+    lab: LabSpec, dist: Path, cfg: CourseConfig, *, verify: bool = True, copies_only: bool = False,
+    update_expected: bool = False,
 ) -> dict[str, Path]:
     """Build one lab's student copy, solution copy and zip; verify them unless told not to.
 
@@ -378,6 +426,15 @@ def assign_lab(
         save_references(refs, refs_path)
     except RuntimeError as exc:  # the solution itself failed on a check input
         raise AssignError(f"{lab.id}: {exc}") from None
+    problems = expected_problems(lab, refs)
+    if problems and update_expected:
+        write_expected(lab, refs)
+    elif problems:
+        raise AssignError(
+            f"{lab.id}: labkit's expected outputs of the public checks do not match the "
+            f"solution's:\n  " + "\n  ".join(problems[:5]) + "\nRun `python -m autograder "
+            f"assign {lab.id} --update-expected` and commit {expected_path(lab).name} "
+            "(labkit/checking/expected/).")
     if verify:
         verify_lab(lab, solution_path, student_path, refs_path)
     wheel = build_wheel(dist)
@@ -409,14 +466,16 @@ def verify_lab(lab: LabSpec, solution_path: Path, student_path: Path, refs_path:
         )
 
 
-def assign(labs: list[str] | None, dist: Path, *, verify: bool = True, copies_only: bool = False) -> int:
+def assign(labs: list[str] | None, dist: Path, *, verify: bool = True, copies_only: bool = False,
+           update_expected: bool = False) -> int:
     cfg = load_config()
     ids = labs or available_labs()
     status = 0
     for lab_id in ids:
         lab = get_lab(lab_id)
         try:
-            paths = assign_lab(lab, dist, cfg, verify=verify, copies_only=copies_only)
+            paths = assign_lab(lab, dist, cfg, verify=verify, copies_only=copies_only,
+                               update_expected=update_expected)
         except AssignError as exc:
             print(f"assign: REFUSED {lab_id}: {exc}", file=sys.stderr)
             status = 1

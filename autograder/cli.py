@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
                           help="skip grading the solution and student copies")
     p_assign.add_argument("--copies-only", action="store_true",
                           help="write the student and solution notebooks only (no checks, no zip)")
+    p_assign.add_argument("--update-expected", action="store_true",
+                          help="rewrite labkit's expected outputs of the public checks from the "
+                          "solution (labkit/checking/expected/LAB.npz; commit them)")
 
     p_grade = sub.add_parser("grade", help="grade a submission, or a Gradescope export with --csv")
     p_grade.add_argument("lab", help="lab id, e.g. lab02")
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "assign":
         from autograder.assign import assign
 
-        return assign(args.labs, args.out, verify=not args.no_verify, copies_only=args.copies_only)
+        return assign(args.labs, args.out, verify=not args.no_verify, copies_only=args.copies_only,
+                      update_expected=args.update_expected)
 
     from autograder.batch import grade_batch
     from autograder.grade import grade

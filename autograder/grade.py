@@ -1,15 +1,13 @@
 """Grade one submission (or a folder of them) and write Gradescope ``results.json``.
 
 What runs: the submission's notebook is parsed (never imported) in this trusted parent; each
-exercise's part of it (:mod:`autograder.program`) runs in a jailed child (:mod:`autograder.runner`,
+exercise's part of it (:mod:`labkit.checking.program`) runs in a jailed child (:mod:`autograder.runner`,
 :mod:`autograder.sandbox`), which returns raw outputs; the lab's unittest checks compare them with
 the references in this process, and only this process writes ``results.json``, atomically.
 """
 
 from __future__ import annotations
 
-import ast
-import importlib
 import io
 import json
 import math
@@ -23,10 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-import numpy as np
 
 from autograder import notebook as nbmod
-from autograder.program import Program, build_program
 from autograder.runner import (
     code_cells,
     missing_import_notes,
@@ -35,8 +31,10 @@ from autograder.runner import (
     skipped_note,
     unbound_notes,
 )
-from autograder.sandbox import Call, CallResult, jail_level, safe_read
-from autograder.spec import GradingContext, LabCase, LabSpec
+from autograder.sandbox import Call, jail_level, safe_read
+from autograder.spec import GradingContext, LabSpec
+from labkit.checking.program import Program, build_program, static_errors
+from labkit.checking.spec import load_results, save_results
 
 MAX_NOTEBOOK_BYTES = 20 << 20
 
@@ -68,53 +66,24 @@ def save_references(results: References, path: Path) -> None:
     """Write reference outputs (arrays + JSON values + solution cells) into one pickle-free
     .npz, mode 600."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, np.ndarray] = {}
-    values = {}
-    for cid, res in results.items():
-        if not res.ok:  # an error-handling check: the solution raises on purpose
-            values[cid] = {"__error__": res.error}
-            continue
-        values[cid] = res.values
-        for key, arr in res.arrays.items():
-            arrays[f"{cid}/{key}"] = arr
-    arrays["__values__"] = np.frombuffer(json.dumps(values).encode(), dtype=np.uint8)
-    cells = getattr(results, "solution_cells", [])
-    arrays["__solution__"] = np.frombuffer(json.dumps(cells).encode(), dtype=np.uint8)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
+    save_results(results, tmp, {"__solution__": getattr(results, "solution_cells", [])})
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 
 
 def load_references(path: Path) -> References:
-    with np.load(path, allow_pickle=False) as data:
-        values = json.loads(bytes(data["__values__"]).decode())
-        cells = json.loads(bytes(data["__solution__"]).decode()) if "__solution__" in \
-            data.files else []
-        out = References({cid: CallResult(error=v["__error__"]) if "__error__" in v else
-                          CallResult(values=v) for cid, v in values.items()}, cells)
-        for name in data.files:
-            if name in ("__values__", "__solution__"):
-                continue
-            cid, key = name.split("/", 1)
-            out[cid].arrays[key] = data[name]
-    return out
+    results, extra = load_results(path)
+    return References(results, extra.get("__solution__", []))
 
 
 def lab_calls(lab: LabSpec) -> list[Call]:
-    """The lab's calls; a call without an exercise belongs to the exercise its checks name."""
-    calls = lab.make_calls()
-    missing = [c for c in calls if not c.exercise]
-    if missing:
-        owner = _call_owner(lab)
-        for c in missing:
-            c.exercise = owner.get(c.id, lab.exercises[0].name)
-    return calls
+    return lab.make_calls()
 
 
 def check_references(lab: LabSpec, refs: References) -> None:
     """RuntimeError when the solution raised on a call that no error-handling check expects."""
-    expected = check_map(lab, refs).raised_calls
+    expected = check_map(lab).raised_calls
     for cid, res in refs.items():
         if not res.ok and cid not in expected:
             raise RuntimeError(f"the solution failed on check input {cid}: {res.error}")
@@ -127,8 +96,6 @@ def compute_references(lab: LabSpec) -> References:
     cells = code_cells(solution_nb)
     solution = program_of_cells(cells)
     calls = lab.make_calls()
-    for c in calls:
-        c.exercise = c.exercise or lab.exercises[0].name
     outcome = run_program(lab, solution, solution, calls, budget=3600)
     return References(outcome.results, cells)
 
@@ -215,98 +182,15 @@ def find_notebook(lab: LabSpec, path: Path) -> Submission:
 # ----------------------------------------------------------------------------- static checks
 
 
-def static_errors(lab: LabSpec, program: Program) -> dict[str, str]:
-    """Per exercise: missing definition, wrong signature or a forbidden name (AST only)."""
-    errors: dict[str, str] = {}
-    names = [ex.name for ex in lab.exercises]
-    for ex in lab.exercises:
-        st = program.binding(ex.name)
-        if st is None:
-            errors[ex.name] = (
-                f"`{ex.name}` is not defined in the notebook (renamed, deleted, or its cell has "
-                "a syntax error?)."
-            )
-            continue
-        node = program.definition(ex.name)
-        if node is not None:
-            if ex.kind == "class" and not isinstance(node, ast.ClassDef):
-                errors[ex.name] = f"`{ex.name}` should be a class."
-                continue
-            if ex.kind == "function":
-                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    errors[ex.name] = f"`{ex.name}` should be a function."
-                    continue
-                args = [a.arg for a in node.args.posonlyargs + node.args.args]
-                if tuple(args[: len(ex.params)]) != ex.params:
-                    want = ", ".join(ex.params)
-                    errors[ex.name] = (
-                        f"`{ex.name}` has the wrong signature: its parameters are "
-                        f"({', '.join(args)}), expected ({want}, ...) as in the stub."
-                    )
-                    continue
-        if ex.forbidden:
-            used = _names_used(program, ex.name, set(names) - {ex.name})
-            bad = sorted(set(ex.forbidden) & used)
-            if bad:
-                errors[ex.name] = (
-                    f"`{ex.name}` uses {', '.join(bad)}, which this exercise asks you to "
-                    "implement yourself; the check gives no credit for it."
-                )
-    return errors
-
-
-def _names_used(program: Program, name: str, stop: set[str]) -> set[str]:
-    """Global names and attributes used by ``name`` and what it needs, plus the module paths
-    of the imports that bind them (a local variable called like a library is not one)."""
-    used: set[str] = set()
-    needed = program.needed([name], stop=stop)
-    for st in needed:
-        used |= st.uses_now | st.uses_later
-        try:
-            tree = ast.parse(st.source)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            continue
-        used |= {sub.attr for sub in ast.walk(tree) if isinstance(sub, ast.Attribute)}
-    for st in program.imports():
-        if not st.binds & used:
-            continue
-        try:
-            tree = ast.parse(st.source)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            continue
-        for sub in ast.walk(tree):
-            if isinstance(sub, ast.Import):
-                for a in sub.names:
-                    if (a.asname or a.name.split(".")[0]) in used:
-                        used.update(a.name.split("."))
-            elif isinstance(sub, ast.ImportFrom):
-                for a in sub.names:
-                    if (a.asname or a.name) in used:
-                        used.update((sub.module or "").split("."))
-                        used.add(a.name)
-    used.discard(name)
-    return used
-
-
 # ----------------------------------------------------------------------------- running checks
-
-
-def _check_classes(lab: LabSpec) -> list[type]:
-    module = importlib.import_module(lab.checks_module)
-    return [obj for name in sorted(dir(module)) for obj in [getattr(module, name)]
-            if isinstance(obj, type) and issubclass(obj, LabCase) and obj is not LabCase]
 
 
 def _suite(lab: LabSpec, context: GradingContext) -> unittest.TestSuite:
     suite = unittest.TestSuite()
     loader = unittest.TestLoader()
-    for obj in _check_classes(lab):
-        obj.context = context
-        for meth in loader.getTestCaseNames(obj):
-            fn = getattr(obj, meth)
-            if hasattr(fn, "__score__"):  # partial_credit keeps the last score on the function
-                del fn.__score__
-        suite.addTests(loader.loadTestsFromTestCase(obj))
+    for cls in lab.test_classes():
+        cls.context = context
+        suite.addTests(loader.loadTestsFromTestCase(cls))
     return suite
 
 
@@ -322,63 +206,17 @@ def _run_suite(suite: unittest.TestSuite) -> dict:
 
 @dataclass
 class CheckMap:
-    """What each check reads, found by running the checks once on the references."""
+    """What the checks read, from their declarations."""
 
     visible_calls: set[str]
     raised_calls: set[str]  # calls whose exception is the point (error-handling checks)
-    call_exercise: dict[str, str]  # call id -> the exercise the check that reads it names
-    check_exercise: dict[str, str]  # check number -> exercise
-    needs: dict[str, tuple[str, ...]]  # check number -> checks it needs (needs_passing)
+    needs: dict[str, tuple[str, ...]]  # check number -> checks it needs
 
 
-_MAPS: dict[str, CheckMap] = {}
-
-
-class _Recorder(dict):
-    """A results dict that notes which call ids a check reads."""
-
-    def __init__(self, data):
-        super().__init__(data)
-        self.seen: list[str] = []
-
-    def get(self, key, default=None):
-        self.seen.append(key)
-        return super().get(key, default)
-
-
-def check_map(lab: LabSpec, references: dict[str, CallResult]) -> CheckMap:
-    """Dry run of the checks with the references as the student's outputs (cached per lab)."""
-    if lab.id in _MAPS:
-        return _MAPS[lab.id]
-    calls = lab.make_calls()
-    refs = {c.id: references.get(c.id, CallResult(values={})) for c in calls}
-    visible, owner, by_check, needs, raised = set(), {}, {}, {}, set()
-    loader = unittest.TestLoader()
-    for cls in _check_classes(lab):
-        for meth in loader.getTestCaseNames(cls):
-            fn = getattr(cls, meth)
-            number = str(getattr(fn, "__number__", "") or meth)
-            recorder = _Recorder(refs)
-            exercises: list[str] = []
-            context = GradingContext(recorder, references, {}, [], exercises, raised)
-            cls.context = context
-            cls(meth).run(unittest.TestResult())
-            if getattr(fn, "__visibility__", "visible") == "visible":
-                visible.update(recorder.seen)
-            for cid in recorder.seen:
-                if exercises:
-                    owner.setdefault(cid, exercises[0])
-            if exercises:
-                by_check[number] = exercises[0]
-            if getattr(fn, "__needs_passing__", None):
-                needs[number] = tuple(fn.__needs_passing__)
-    _MAPS[lab.id] = CheckMap(visible, raised, owner, by_check, needs)
-    return _MAPS[lab.id]
-
-
-def _call_owner(lab: LabSpec) -> dict[str, str]:
-    cached = _MAPS.get(lab.id)
-    return cached.call_exercise if cached else {}
+def check_map(lab: LabSpec, references=None) -> CheckMap:
+    visible = {call.id for c in lab.checks if not c.hidden for call in c.calls}
+    raised = {s.call.id for c in lab.checks for s in c.steps if s.raises}
+    return CheckMap(visible, raised, {c.number: c.needs for c in lab.checks if c.needs})
 
 
 def apply_needs(data: dict, needs: dict[str, tuple[str, ...]]) -> None:
@@ -400,26 +238,10 @@ def apply_needs(data: dict, needs: dict[str, tuple[str, ...]]) -> None:
 
 def listed_tests(lab: LabSpec, message: str) -> dict:
     """Every check of the lab at score 0 with ``message`` (when nothing could be graded)."""
-    module = importlib.import_module(lab.checks_module)
-    tests = []
-    for name in sorted(dir(module)):
-        obj = getattr(module, name)
-        if isinstance(obj, type) and issubclass(obj, LabCase) and obj is not LabCase:
-            for meth in unittest.TestLoader().getTestCaseNames(obj):
-                fn = getattr(obj, meth)
-                doc = (fn.__doc__ or meth).strip().splitlines()[0]
-                entry = {
-                    "name": doc,
-                    "score": 0.0,
-                    "max_score": float(getattr(fn, "__weight__", 0) or 0),
-                    "output": message,
-                    "visibility": getattr(fn, "__visibility__", "visible"),
-                }
-                number = getattr(fn, "__number__", None)
-                if number:
-                    entry["number"] = number
-                tests.append(entry)
-    tests.sort(key=lambda t: _number_key(t.get("number", "")))
+    tests = [{"name": c.name, "score": 0.0, "max_score": c.weight, "output": message,
+              "visibility": "after_due_date" if c.hidden else "visible", "number": c.number}
+             for c in lab.checks]
+    tests.sort(key=lambda t: _number_key(t["number"]))
     return {"tests": tests}
 
 

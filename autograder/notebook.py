@@ -10,7 +10,7 @@ Format (documented for instructors in README.md and the book's instructor guide)
 * a cell tagged ``instructor`` vanishes from the student copy.
 
 What the autograder runs from a submission (each exercise's statements, by dependency) is
-decided in :mod:`autograder.program`.
+decided in :mod:`labkit.checking.program`.
 """
 
 from __future__ import annotations

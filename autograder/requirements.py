@@ -28,7 +28,7 @@ from autograder.spec import LabSpec
 OURS = ("labkit", "autograder")
 # `python -m autograder grade`: cli imports only the standard library and these at grading time
 GRADER_ROOTS = ("autograder.config", "autograder.grade", "autograder.sandbox", "autograder._driver")
-ALIASES = {"probe_utils": "autograder.labs.probe_utils"}  # put on sys.path by the sandbox
+ALIASES = {"probe_utils": "labkit.checking.probe_utils"}  # put on sys.path by the sandbox
 TORCH = ("torch", "torchvision")
 _LAZY_RE = re.compile(r"\b(?:lk|labkit)\.([a-z_][a-z0-9_]*)")
 
@@ -159,9 +159,9 @@ def _pyproject_specifiers(root: Path) -> dict[str, str]:
 
 def graded_sources(nb, exercises: list[str]) -> list[str]:
     """What of a notebook can run during grading: for every exercise, the statements the
-    grader's child runs for it (:meth:`autograder.program.Program.program_for`: the exercise,
+    grader's child runs for it (:meth:`labkit.checking.program.Program.program_for`: the exercise,
     what it uses, transitively, and the imports those read)."""
-    from autograder.program import build_program
+    from labkit.checking.program import build_program
 
     program = build_program(nb)
     chosen: dict[int, str] = {}

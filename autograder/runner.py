@@ -1,7 +1,7 @@
 """Run a submission's program exercise by exercise, within one time budget per submission.
 
 For each exercise of the lab, one jailed child (:func:`autograder.sandbox.run_job`) runs the
-imports and the statements that exercise needs (:mod:`autograder.program`), with every other
+imports and the statements that exercise needs (:mod:`labkit.checking.program`), with every other
 exercise bound to the reference implementation, then that exercise's calls, visible ones first.
 The submission's budget (``course.toml`` ``[grader] budget_s``, default 360 s, well under
 Gradescope's 10 minutes) bounds everything: when it is spent, the calls left say in which
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from autograder.program import Program, build_program, snippet
 from autograder.sandbox import Call, CallResult, Job, Limits, Session
 from autograder.spec import LabSpec
+from labkit.checking.program import Program, build_program, snippet
 
 DEFAULT_BUDGET_S = 360.0
 

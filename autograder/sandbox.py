@@ -50,8 +50,9 @@ from pathlib import Path
 
 import numpy as np
 
+from labkit.checking.spec import CallResult  # noqa: F401 - part of this module's API
+
 DRIVER = Path(__file__).with_name("_driver.py")
-PROBE_UTILS = Path(__file__).with_name("labs") / "probe_utils.py"
 MAX_JSON_BYTES = 1 << 20
 MAX_NPY_BYTES = 64 << 20
 MAX_CALL_BYTES = 128 << 20
@@ -100,19 +101,6 @@ class Call:
     # the one exercise this call grades: its child runs only that exercise's part of the
     # notebook, and every other exercise of the lab is the reference implementation there
     exercise: str = ""
-
-
-@dataclass
-class CallResult:
-    """What came back for one call: plain values and arrays, or an error description."""
-
-    values: dict = field(default_factory=dict)
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    error: dict | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 @dataclass
@@ -759,7 +747,6 @@ class Session:
         box.mkdir()
         shutil.copy(DRIVER, box / "_driver.py")
         shutil.copy(self.probes_file, box / "probes.py")
-        shutil.copy(PROBE_UTILS, box / "probe_utils.py")
         (box / "preload.json").write_text(json.dumps(self.preload))
         # the box itself stays root's (read-only to the child: nothing persists there from one
         # exercise to the next); each exercise gets a folder of its own, owned by the child

@@ -37,7 +37,7 @@ def make_export(root: Path, n: int) -> None:
     import nbformat
     from export_factory import write_export
 
-    from autograder.program import build_program
+    from labkit.checking.program import build_program
 
     write_export(root, n=max(n - len(HOSTILE), 1), results=False)
     base = sorted(p for p in root.iterdir() if p.is_dir())[0]

@@ -33,7 +33,7 @@ from labkit.utils import (  # noqa: E402
 )
 
 _SUBMODULES = {
-    "checkpoints", "data", "metrics", "models", "profiling", "report", "schedules", "tasks",
+    "checking", "checkpoints", "data", "metrics", "models", "profiling", "report", "schedules", "tasks",
     "train", "utils", "viz", "video", "weights",
 }
 _EXPORTS = {
@@ -41,6 +41,8 @@ _EXPORTS = {
     "TrainConfig": "train",
     "History": "train",
     "fit": "train",
+    "check": "checking",
+    "before_submit": "checking",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,6 +83,8 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "History",
+    "before_submit",
+    "check",
     "SegmentationMetric",
     "TrainConfig",
     "__version__",

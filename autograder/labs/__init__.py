@@ -1,6 +1,7 @@
-"""Per-lab graded checks. One sub-package per lab: ``labNN/__init__.py`` defines ``LAB``
-(a :class:`autograder.spec.LabSpec`), ``probes.py`` (runs in the sandboxed child: calls the
-student's code, returns plain data) and ``checks.py`` (unittest cases run in the trusted parent).
+"""Per-lab hidden checks. One sub-package per lab: ``labNN/__init__.py`` defines ``LAB``, a
+:class:`autograder.spec.LabSpec` joining labkit's public declarations
+(``labkit/checking/labNN.py``: exercises, public checks, probes) with the hidden checks, which
+exist only here (never in labkit, the public release or a student notebook).
 """
 
 from __future__ import annotations

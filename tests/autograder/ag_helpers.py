@@ -11,7 +11,7 @@ import nbformat
 
 from autograder.grade import listed_tests
 from autograder.labs import get_lab
-from autograder.program import drop_magics
+from labkit.checking.program import drop_magics
 from autograder.sandbox import sandbox_user
 
 # The lab02 check list, read from its checks module (every check, its number and weight), so

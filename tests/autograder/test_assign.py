@@ -16,7 +16,7 @@ from autograder import notebook as nbmod
 from autograder.assign import AssignError, assign_lab, check_master
 from autograder.config import load_config
 from autograder.labs import get_lab
-from autograder.program import build_program
+from labkit.checking.program import build_program
 from autograder.spec import LabSpec
 
 LAB = get_lab("lab02")

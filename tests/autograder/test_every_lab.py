@@ -18,7 +18,7 @@ import pytest
 from autograder import notebook as nbmod
 from autograder.grade import listed_tests
 from autograder.labs import available_labs, get_lab
-from autograder.program import build_program
+from labkit.checking.program import build_program
 
 LABS = available_labs()
 

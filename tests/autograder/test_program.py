@@ -1,4 +1,4 @@
-"""The graded program (autograder/program.py): which statements each exercise needs.
+"""The graded program (labkit/checking/program.py): which statements each exercise needs.
 
 Pure analysis, no grading: every case is a small notebook and the exact statements chosen.
 """
@@ -8,7 +8,7 @@ import time
 import nbformat
 import pytest
 
-from autograder.program import build_program, drop_magics
+from labkit.checking.program import build_program, drop_magics
 
 EXERCISES = ["mean_iou", "confusion_matrix"]
 

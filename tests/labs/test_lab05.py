@@ -14,7 +14,7 @@ import torch
 from autograder import notebook as nbmod
 from autograder.grade import load_references
 from autograder.labs import get_lab
-from autograder.program import build_program
+from labkit.checking.program import build_program
 
 LAB = get_lab("lab05")
 REFERENCE = LAB.master_path.parent / "reference_results.json"

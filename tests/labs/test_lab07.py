@@ -11,7 +11,7 @@ import pytest
 
 from autograder import notebook as nbmod
 from autograder.labs import get_lab
-from autograder.program import build_program
+from labkit.checking.program import build_program
 
 LAB = get_lab("lab07")
 REFERENCE = LAB.master_path.parent / "reference_results.json"

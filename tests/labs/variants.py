@@ -17,9 +17,9 @@ from pathlib import Path
 import nbformat
 
 from autograder import notebook as nbmod
-from autograder.grade import check_map, compute_references, grade_submission
+from autograder.grade import compute_references, grade_submission
 from autograder.labs import get_lab
-from autograder.program import drop_magics
+from labkit.checking.program import drop_magics
 
 
 @cache
@@ -78,7 +78,7 @@ def grade_variant(lab_id: str, nb: nbformat.NotebookNode, tmp_path: Path) -> dic
 def exercise_scores(lab_id: str, results: dict) -> dict[str, tuple[float, float]]:
     """``{exercise: (score, max)}`` summed over the checks of each exercise."""
     lab = get_lab(lab_id)
-    owner = check_map(lab, references(lab_id)).check_exercise
+    owner = {c.number: c.exercise for c in lab.checks}
     out = {ex.name: [0.0, 0.0] for ex in lab.exercises}
     for t in results["tests"]:
         ex = owner.get(str(t.get("number", "")))

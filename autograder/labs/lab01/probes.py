@@ -8,8 +8,16 @@ propagate: the parent sees their type (the error-handling checks expect a ValueE
 """
 
 import torch
-from probe_utils import dtype_of, grad_out, nn_class, parameters_out, requires_grad, tensor_out
 from torch import nn
+
+from labkit.checking.probe_utils import (
+    dtype_of,
+    grad_out,
+    nn_class,
+    parameters_out,
+    requires_grad,
+    tensor_out,
+)
 
 # ----------------------------------------------------------------------------- helpers
 

@@ -10,7 +10,9 @@ in the parent.
 
 import numpy as np
 import torch
-from probe_utils import (
+from torch import nn
+
+from labkit.checking.probe_utils import (
     check_names_and_shapes,
     grad_out,
     number_out,
@@ -18,7 +20,6 @@ from probe_utils import (
     requires_grad,
     tensor_out,
 )
-from torch import nn
 
 # imported here, once for every exercise's child (the probes are loaded before the children fork)
 from labkit.models.segformer import MitConfig, SegFormer

@@ -12,13 +12,13 @@ from collections import OrderedDict
 import numpy as np
 import torch
 import torch.nn.functional as F
-from probe_utils import dtype_of, number_out, requires_grad, shape_of, tensor_out
 from torch import nn
 
 # imported here, once for every exercise's child (the probes are loaded before the children fork)
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.segmentation.fcn import FCNHead
 
+from labkit.checking.probe_utils import dtype_of, number_out, requires_grad, shape_of, tensor_out
 from labkit.models.fcn import FCNSegmenter
 from labkit.models.segformer import get_config
 from labkit.models.segformer_hf import segformer

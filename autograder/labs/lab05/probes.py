@@ -9,7 +9,8 @@ calls of one exercise binds every other exercise of the lab to the reference imp
 """
 
 import torch
-from probe_utils import dtype_of, number_out, shape_of, tensor_out
+
+from labkit.checking.probe_utils import dtype_of, number_out, shape_of, tensor_out
 
 
 def modality(ns, inputs, modality):

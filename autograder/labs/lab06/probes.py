@@ -11,7 +11,9 @@ probes simply call ``ns[...]``.
 
 import numpy as np
 import torch
-from probe_utils import (
+from torch import nn
+
+from labkit.checking.probe_utils import (
     check_names_and_shapes,
     grad_out,
     number_out,
@@ -19,7 +21,6 @@ from probe_utils import (
     shape_of,
     tensor_out,
 )
-from torch import nn
 
 
 def _build(ns, name, config, inputs):

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from probe_utils import number_out, requires_grad, tensor_out
 
 import labkit.weights as weights
+from labkit.checking.probe_utils import number_out, requires_grad, tensor_out
 from labkit.models import detection
 from labkit.models.detection import PRETRAINED
 

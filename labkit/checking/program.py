@@ -349,3 +349,79 @@ def build_program(nb: nbformat.NotebookNode) -> Program:
                 if defines else now), uses_later=frozenset(later), mutates=frozenset(mutates),
                 is_import=_is_import(stmt), defines=defines))
     return prog
+
+
+# ----------------------------------------------------------------------------- static checks
+
+
+def static_errors(lab, program: Program) -> dict[str, str]:
+    """Per exercise: missing definition, wrong signature or a forbidden name (AST only)."""
+    errors: dict[str, str] = {}
+    names = [ex.name for ex in lab.exercises]
+    for ex in lab.exercises:
+        st = program.binding(ex.name)
+        if st is None:
+            errors[ex.name] = (
+                f"`{ex.name}` is not defined in the notebook (renamed, deleted, or its cell has "
+                "a syntax error?)."
+            )
+            continue
+        node = program.definition(ex.name)
+        if node is not None:
+            if ex.kind == "class" and not isinstance(node, ast.ClassDef):
+                errors[ex.name] = f"`{ex.name}` should be a class."
+                continue
+            if ex.kind == "function":
+                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    errors[ex.name] = f"`{ex.name}` should be a function."
+                    continue
+                args = [a.arg for a in node.args.posonlyargs + node.args.args]
+                if tuple(args[: len(ex.params)]) != ex.params:
+                    want = ", ".join(ex.params)
+                    errors[ex.name] = (
+                        f"`{ex.name}` has the wrong signature: its parameters are "
+                        f"({', '.join(args)}), expected ({want}, ...) as in the stub."
+                    )
+                    continue
+        if ex.forbidden:
+            used = _names_used(program, ex.name, set(names) - {ex.name})
+            bad = sorted(set(ex.forbidden) & used)
+            if bad:
+                errors[ex.name] = (
+                    f"`{ex.name}` uses {', '.join(bad)}, which this exercise asks you to "
+                    "implement yourself; the check gives no credit for it."
+                )
+    return errors
+
+
+def _names_used(program: Program, name: str, stop: set[str]) -> set[str]:
+    """Global names and attributes used by ``name`` and what it needs, plus the module paths
+    of the imports that bind them (a local variable called like a library is not one)."""
+    used: set[str] = set()
+    needed = program.needed([name], stop=stop)
+    for st in needed:
+        used |= st.uses_now | st.uses_later
+        try:
+            tree = ast.parse(st.source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        used |= {sub.attr for sub in ast.walk(tree) if isinstance(sub, ast.Attribute)}
+    for st in program.imports():
+        if not st.binds & used:
+            continue
+        try:
+            tree = ast.parse(st.source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for sub in ast.walk(tree):
+            if isinstance(sub, ast.Import):
+                for a in sub.names:
+                    if (a.asname or a.name.split(".")[0]) in used:
+                        used.update(a.name.split("."))
+            elif isinstance(sub, ast.ImportFrom):
+                for a in sub.names:
+                    if (a.asname or a.name) in used:
+                        used.update((sub.module or "").split("."))
+                        used.add(a.name)
+    used.discard(name)
+    return used

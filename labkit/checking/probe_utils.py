@@ -1,6 +1,7 @@
-"""Helpers shared by every lab's probes; copied next to ``probes.py`` in the sandbox.
+"""Generic probes (``call``, ``module``) and the helpers every lab's own probes use.
 
-Runs in the sandboxed child, like the probes. Probes hand back *raw outputs only*: what the
+Runs where the student's code runs: the autograder's jailed child (imported before any student
+code) or the notebook's kernel for a self-check. Probes hand back *raw outputs only*: what the
 student's objects returned (base-class arrays, shapes, dtypes, numbers, names), never a verdict
 such as "equal", "finite" or "raised the right error": the parent computes every comparison.
 Everything here reads tensors through the base class with ``__torch_function__`` disabled, so a
@@ -130,3 +131,115 @@ def check_names_and_shapes(have, want, what):
                                                   for k in wrong[:4]))
     raise ValueError(f"{what}: the parameters do not follow the stub's specification: "
                      f"{'; '.join(parts)}")
+
+
+# ----------------------------------------------------------------------------- generic probes
+
+MAX_ITEMS = 64  # entries of a returned list/dict that are reported
+
+
+def flatten(value, key, out, depth=0):
+    """Raw facts of a returned value under ``key``: tensors and arrays as arrays, numbers,
+    strings, the type and length of containers (items under ``key.i`` / ``key.name``) and
+    the structure of an ``nn.Module`` (``key.params``, ``key.modules``)."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        out[key] = tensor_out(value, key)
+        out[f"{key}.kind"] = "tensor" if isinstance(value, torch.Tensor) else "ndarray"
+        if isinstance(value, torch.Tensor):
+            out[f"{key}.requires_grad"] = requires_grad(value)
+    elif isinstance(value, bool) or value is None or isinstance(value, str):
+        out[key] = value if not isinstance(value, str) else value[:200]
+    elif isinstance(value, (int, float, np.integer, np.floating)):
+        out[key] = number_out(value, key)
+        out[f"{key}.type"] = "int" if isinstance(value, (int, np.integer)) else "float"
+    elif isinstance(value, torch.nn.Module):
+        out[f"{key}.type"] = nn_class(value) or "Module"
+        out[f"{key}.params"] = parameters_out(value)
+        out[f"{key}.modules"] = [nn_class(m) for m in value.modules()]
+    elif isinstance(value, (tuple, list)) and depth < 4:
+        out[f"{key}.type"] = type(value).__name__ if type(value) in (tuple, list) else "sequence"
+        out[f"{key}.len"] = len(value)
+        for i, item in enumerate(list(value)[:MAX_ITEMS]):
+            flatten(item, f"{key}.{i}", out, depth + 1)
+    elif isinstance(value, dict) and depth < 4:
+        out[f"{key}.type"] = "dict"
+        out[f"{key}.keys"] = sorted(str(k) for k in value)[:MAX_ITEMS]
+        for k in sorted(value, key=str)[:MAX_ITEMS]:
+            flatten(value[k], f"{key}.{k}", out, depth + 1)
+    else:
+        out[f"{key}.type"] = str(type(value).__name__)[:100]
+    return out
+
+
+def _arguments(spec, inputs, grads):
+    """Probe parameters back to call arguments: arrays as tensors (``grad``: requiring grad)."""
+    if isinstance(spec, dict) and "__array__" in spec:
+        t = torch.from_numpy(np.array(inputs[spec["__array__"]], copy=True))
+        if spec.get("grad"):
+            t.requires_grad_(True)
+            grads[spec["__array__"]] = t
+        return t
+    if isinstance(spec, dict):
+        return {k: _arguments(v, inputs, grads) for k, v in spec.items()}
+    if isinstance(spec, list):
+        return [_arguments(v, inputs, grads) for v in spec]
+    return spec
+
+
+def _backward(output, seed=0):
+    """Back-propagate a scalar output, or ``sum(w * output)`` (fixed random ``w``) of a tensor
+    output, through the base class (a subclass cannot intercept it)."""
+    if not isinstance(output, torch.Tensor) or not requires_grad(output):
+        return
+    with torch._C.DisableTorchFunction():
+        out = output.float()
+        if out.numel() == 1:
+            out.reshape(()).backward()
+            return
+        w = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed))
+        (out * w).sum().backward()
+
+
+def call(ns, inputs, fn, args=(), kwargs=None):
+    """``ns[fn](*args, **kwargs)``; its result under ``out``; the gradient of every input
+    marked ``grad`` under ``grad.<name>``."""
+    grads = {}
+    args = _arguments(list(args), inputs, grads)
+    kwargs = _arguments(dict(kwargs or {}), inputs, grads)
+    result = ns[fn](*args, **kwargs)
+    out = flatten(result, "out", {})
+    if grads:
+        _backward(result)
+        for name, t in grads.items():
+            g = grad_out(t)
+            if g is not None:
+                out[f"grad.{name}"] = g
+    return out
+
+
+def module(ns, inputs, cls, config, args=(), seed=0, train=True, backward=True):
+    """Build ``ns[cls](**config)`` with seed ``seed``; report its structure (``model.*``); with
+    inputs, its outputs in train mode (``train``, gradients: ``without_grad``) and in eval mode
+    (``eval``)."""
+    torch.manual_seed(seed)
+    model = ns[cls](**config)
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{cls}(...) must be an nn.Module, got {type(model).__name__}")
+    out = flatten(model, "model", {})
+    args = _arguments(list(args), inputs, {})
+    if not args:
+        return out
+    if train:
+        model.train()
+        torch.manual_seed(seed)
+        result = model(*args)
+        flatten(result, "train", out)
+        if backward:
+            first = result if isinstance(result, torch.Tensor) else None
+            _backward(first, seed)
+            out["without_grad"] = [str(n) for n, p in model.named_parameters()
+                                   if requires_grad(p) and grad_out(p) is None]
+    model.eval()
+    with torch.no_grad():
+        flatten(model(*args), "eval", out)
+    return out
