@@ -23,6 +23,29 @@ __all__ = [
 ]
 
 
+NOTHING_YET = ("nothing to plot yet: the cells above produced no {what}\n"
+               "(is every exercise they use implemented? `lk.check(\"name\")` says)")
+
+
+def nothing_to_plot(ax: Any, what: str) -> None:
+    """Say on ``ax`` that there is no data, and why that usually is, instead of an empty plot."""
+    ax.text(0.5, 0.5, NOTHING_YET.format(what=what), ha="center", va="center", fontsize=9,
+            wrap=True, transform=ax.transAxes, color="#a33")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _epoch_axis(ax: Any, xs: Sequence[float]) -> None:
+    """Whole-number epoch ticks; one epoch (smoke mode) sits in the middle, not at 0.96..1.04."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    lo, hi = min(xs), max(xs)
+    if hi - lo < 1:
+        ax.set_xlim(lo - 1, hi + 1)
+        ax.set_xlabel(f"epoch (only {len(set(xs))} epoch recorded: smoke mode?)")
+
+
 def _numpy(x: Any) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
@@ -40,6 +63,10 @@ def plot_confusion_matrix(
     cm = _numpy(confmat).astype(np.float64)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
         raise ValueError(f"confmat must be (K, K), got {cm.shape}")
+    if not np.nansum(np.abs(cm)):
+        fig, ax = plt.subplots(figsize=(4.5, 3.0))
+        nothing_to_plot(ax, "counts (the confusion matrix is all zeros)")
+        return fig
     with np.errstate(invalid="ignore", divide="ignore"):
         if normalize == "true":
             cm = cm / cm.sum(1, keepdims=True)
@@ -75,24 +102,26 @@ def plot_confusion_matrix(
 
 def plot_history(history: Any, keys: Sequence[str] = ("loss", "miou")) -> Figure:
     """Learning curves per epoch: one panel per key, train_<key> and val_<key> lines."""
-    records = list(getattr(history, "records", history))
+    records = list(getattr(history, "records", history) or [])
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        drawn = False
+        xs_all: list[float] = []
+        ax.set_title(key)
+        ax.set_xlabel("epoch")
         for name in (f"train_{key}", f"val_{key}", key):
             pts = [(r.get("epoch", i + 1), r[name]) for i, r in enumerate(records) if name in r]
             if pts:
                 xs, ys = zip(*pts)
                 ax.plot(xs, ys, marker="o", label=name.split("_")[0] if name != key else key)
-                drawn = True
-        if not drawn:
-            ax.text(
-                0.5, 0.5, f"no '{key}' in history", ha="center", va="center", transform=ax.transAxes
-            )
-        ax.set_xlabel("epoch")
-        ax.set_title(key)
-        ax.grid(alpha=0.3)
-        if drawn:
+                xs_all += xs
+        if not records:
+            nothing_to_plot(ax, "training epochs")
+        elif not xs_all:
+            ax.text(0.5, 0.5, f"no '{key}' in history", ha="center", va="center",
+                    transform=ax.transAxes)
+        else:
+            _epoch_axis(ax, xs_all)
+            ax.grid(alpha=0.3)
             ax.legend()
     fig.tight_layout()
     return fig
@@ -106,10 +135,14 @@ def plot_per_class_iou(
     label: str = "model",
 ) -> Figure:
     """Bars of per-class IoU (K,), with the ``compare`` series {name: (K,)} side by side; NaN bars left out."""
-    series = {label: _numpy(per_class_iou).astype(np.float64)}
+    series = {label: _numpy(per_class_iou).astype(np.float64).reshape(-1)}
     for name, values in (compare or {}).items():
-        series[name] = _numpy(values).astype(np.float64)
+        series[name] = _numpy(values).astype(np.float64).reshape(-1)
     k = len(series[label])
+    if k == 0 or not any(np.isfinite(v).any() for v in series.values()):
+        fig, ax = plt.subplots(figsize=(5.0, 3.0))
+        nothing_to_plot(ax, "per-class IoU (every value is missing or NaN)")
+        return fig
     if any(len(v) != k for v in series.values()):
         raise ValueError("every series must have one value per class")
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
@@ -148,6 +181,8 @@ def plot_curves(
         fig, ax = plt.subplots(figsize=(5.5, 3.5))
     else:
         fig = ax.figure
+    if not any(len(xs) for xs, _ in curves.values()):
+        nothing_to_plot(ax, "curves")
     for name, (xs, ys) in curves.items():
         if len(xs) != len(ys):
             raise ValueError(f"curve {name!r}: {len(xs)} x values for {len(ys)} y values")

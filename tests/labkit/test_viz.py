@@ -144,3 +144,30 @@ def test_browse_predictions_widget():
     )
     target_panel = fig.axes[1].images[0].get_array()
     assert np.array_equal(np.asarray(target_panel), colorize_mask(masks[0], PALETTE))
+
+
+def _texts(fig):
+    return " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+def test_one_epoch_history_has_whole_epoch_ticks():
+    fig = plot_history([{"epoch": 1, "train_loss": 1.0, "val_loss": 0.9}], keys=("loss",))
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    assert lo <= 0 and hi >= 2  # the single point is in the middle, not at the edge
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    assert "smoke mode" in ax.get_xlabel()
+    plt.close(fig)
+
+
+def test_plots_of_nothing_say_why():
+    fig = plot_history([], keys=("loss", "miou"))
+    assert _texts(fig).count("nothing to plot yet") == 2 and "lk.check" in _texts(fig)
+    plt.close(fig)
+    fig = plot_per_class_iou(torch.full((3,), float("nan")), NAMES)
+    assert "nothing to plot yet" in _texts(fig)
+    plt.close(fig)
+    fig = plot_confusion_matrix(torch.zeros(3, 3), NAMES)
+    assert "nothing to plot yet" in _texts(fig)
+    plt.close(fig)
