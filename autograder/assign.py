@@ -72,6 +72,24 @@ def student_header(cfg: CourseConfig, relpath: str) -> list[nbformat.NotebookNod
     return [badge, install]
 
 
+BEFORE_SUBMIT_TEXT = """## Before you submit
+
+The autograder does not run this notebook top to bottom. For each exercise it runs the imports
+and the top-level statements that exercise needs (not the experiments and plots), in a fresh
+process, and then the exercise's checks. The cell below does the same with the public checks:
+save the notebook first (File > Save), run it, and read what it says the grader will skip, what
+fails there, and any name an exercise uses that the grader will not have. Hidden checks are
+graded after the due date."""
+
+
+def student_footer(lab: LabSpec) -> list[nbformat.NotebookNode]:
+    """The "before you submit" cells put last in every student (and solution) copy."""
+    text = nbformat.v4.new_markdown_cell(BEFORE_SUBMIT_TEXT)
+    code = nbformat.v4.new_code_cell(f'lk.before_submit(lab="{lab.id}")')
+    code.metadata["tags"] = ["before-submit"]
+    return [text, code]
+
+
 def check_master(lab: LabSpec, master: nbformat.NotebookNode) -> None:
     """Markers balanced, no stub without a solution, every exercise has a solution region."""
     try:
@@ -404,9 +422,9 @@ def assign_lab(
     check_master(lab, master)
     relpath = f"labs/{lab.slug}/{lab.notebook_name}"
     student = nbmod.make_student(master)
-    student.cells = student_header(cfg, relpath) + student.cells
+    student.cells = student_header(cfg, relpath) + student.cells + student_footer(lab)
     solution = nbmod.make_solution(master)
-    solution.cells = student_header(cfg, relpath)[1:] + solution.cells
+    solution.cells = student_header(cfg, relpath)[1:] + solution.cells + student_footer(lab)
 
     student_path = dist / "student" / relpath
     solution_path = dist / "solutions" / relpath

@@ -25,15 +25,19 @@ import nbformat
 from autograder import notebook as nbmod
 from autograder.runner import (
     code_cells,
-    missing_import_notes,
     program_of_cells,
     run_program,
-    skipped_note,
-    unbound_notes,
 )
 from autograder.sandbox import Call, jail_level, safe_read
 from autograder.spec import GradingContext, LabSpec
-from labkit.checking.program import Program, build_program, static_errors
+from labkit.checking.program import (
+    Program,
+    build_program,
+    missing_import_notes,
+    skipped_note,
+    static_errors,
+    unbound_notes,
+)
 from labkit.checking.spec import load_results, save_results
 
 MAX_NOTEBOOK_BYTES = 20 << 20

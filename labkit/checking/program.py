@@ -425,3 +425,78 @@ def _names_used(program: Program, name: str, stop: set[str]) -> set[str]:
                         used.add(a.name)
     used.discard(name)
     return used
+
+
+# ----------------------------------------------------------------------------- notes
+
+
+def missing_import_notes(lab, program: Program) -> list[str]:
+    """Imports no exercise needs (so not run) whose module is not installed here: said once,
+    at no cost (``from google.colab import drive`` in a notebook made on Colab)."""
+    import importlib.util
+
+    names = [ex.name for ex in lab.exercises]
+    used: set[int] = set()
+    for ex in lab.exercises:
+        used |= {st.index for st in program.program_for(ex.name, names)}
+    notes = []
+    for st in program.imports():
+        if st.index in used:
+            continue
+        try:
+            tree = ast.parse(st.source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in ast.walk(tree):
+            mods = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                    [node.module] if isinstance(node, ast.ImportFrom) and node.module
+                    and not node.level else [])
+            for mod in mods:
+                top = mod.split(".")[0]
+                try:
+                    found = importlib.util.find_spec(top) is not None
+                except (ImportError, ValueError):
+                    found = False
+                if not found:
+                    notes.append(f"code cell {st.cell}: `{snippet(st.source, 60)}` would fail "
+                                 f"here (ModuleNotFoundError: no module named '{top}'); no "
+                                 "exercise needs it, so the grader did not run it and it costs "
+                                 "nothing.")
+                    break
+    return notes[:20]
+
+
+def skipped_note(lab, program: Program) -> str | None:
+    """Which top-level statements no exercise needs (the grader does not run them)."""
+    names = [ex.name for ex in lab.exercises]
+    used: set[int] = set()
+    for ex in lab.exercises:
+        used |= {st.index for st in program.program_for(ex.name, names)}
+    skipped = [st for st in program.statements if st.index not in used]
+    if not skipped:
+        return None
+    cells: dict[int, list] = {}
+    for st in skipped:
+        cells.setdefault(st.cell, []).append(st)
+    parts = [f"code cell {c}: " + (f"`{snippet(sts[0].source)}`" if len(sts) == 1 else
+                                    f"{len(sts)} statements, the first `{snippet(sts[0].source)}`")
+             for c, sts in list(cells.items())[:30]]
+    more = f"; and {len(cells) - 30} more cells" if len(cells) > 30 else ""
+    return ("Statements the grader did not run (no exercise needs them, e.g. experiments and "
+            "plots): " + "; ".join(parts) + more + ".")
+
+
+def unbound_notes(lab, program: Program) -> list[str]:
+    """Exercises that use a name no top-level statement binds (the grader will not have it)."""
+    names = [ex.name for ex in lab.exercises]
+    notes = []
+    for ex in lab.exercises:
+        if program.binding(ex.name) is None:
+            continue
+        missing = program.unbound(program.needed([ex.name], stop=set(names) - {ex.name}),
+                                  also=names)
+        if missing:
+            notes.append(f"`{ex.name}` uses {', '.join(sorted(missing)[:8])}, which no top-level "
+                         "statement of the notebook defines: the grader will not have "
+                         + ("it." if len(missing) == 1 else "them."))
+    return notes
