@@ -30,10 +30,13 @@ def test_student_copy_has_no_solution_lines(assigned):
      "    return 1.0 - dice[onehot.sum(dim=(0, 2, 3)) > 0].mean()", "6"),
     # a U-Net whose convolutions always have a bias (parameter counts off)
     ("padding=1, bias=not norm))", "padding=1, bias=True))", "5"),
+    # mean_iou returning NumPy (the stub asks for a tensor; the notebook's own code needs one):
+    # its checks and the dataset-level one fail, nothing else
+    ("    return per_class.float(), miou", "    return per_class.float().numpy(), miou", "2,3"),
 ])
 def test_a_wrong_exercise_loses_only_its_checks(grade_mutant, old, new, section):
     results, lost = grade_mutant("lab02", old, new)
-    assert lost == {section}, [(t["number"], t["output"]) for t in results["tests"]
+    assert lost == set(section.split(",")), [(t["number"], t["output"]) for t in results["tests"]
                                if t["score"] < t["max_score"]]
 
 

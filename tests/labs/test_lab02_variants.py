@@ -452,3 +452,18 @@ def test_a_wrong_exercise_loses_only_its_own_points(k, half, tmp_path):
     scores, lost = _grade(chosen, tmp_path)
     want = {ex: WRONG[ex][k][1] if ex in wrong else scores[ex][1] for ex in EXERCISES}
     assert {ex: s for ex, (s, _) in scores.items()} == want, lost
+
+
+def wrong_notebooks():
+    """Notebooks with the wrong variants of half the exercises each (every exercise wrong in two
+    of them), for the test that compares the in-kernel self-check with the public checks."""
+    out = []
+    for k in range(2):
+        for half in (0, 1):
+            wrong = EXERCISES[half::2]
+            chosen = {ex: WRONG[ex][k][0] if ex in wrong else CORRECT[ex][0] for ex in EXERCISES}
+            nb = variants.variant_notebook(
+                LAB, replace={ex: v.cell for ex, v in chosen.items()},
+                before={ex: list(v.before) for ex, v in chosen.items() if v.before})
+            out.append((nb, set(wrong)))
+    return out
