@@ -7,6 +7,7 @@ the lab folder. Check inputs are deterministic; every lab has public and hidden 
 numbers, when present, are finite and say where they were measured.
 """
 
+import ast
 import json
 import math
 import zipfile
@@ -81,11 +82,17 @@ def test_master_notebook_format(lab_id):
     assert sum("answer" in t for t in tags) >= 3, "the lab's questions, in cells tagged answer"
     assert sum("instructor" in t for t in tags) == 1
     sources = [c.source for c in master.cells]
-    for ex in lab.exercises:  # each exercise cell is followed by a self-check cell
+    for ex in lab.exercises:  # each exercise cell is followed by its self-check: lk.check
         at = max(i for i, s in enumerate(sources)
                  if f"def {ex.name}(" in s or f"class {ex.name}(" in s)
-        later = "\n".join(sources[at + 1: at + 4])
-        assert "self-check passed" in later, f"no self-check after {ex.name}"
+        later = [s for s in sources[at + 1: at + 4] if s.startswith("lk.check(")]
+        assert later and later[0].splitlines()[0] == f'lk.check("{ex.name}")', \
+            f"no self-check cell starting with lk.check(\"{ex.name}\") after {ex.name}"
+    for source in sources:  # a teaching assert left in a self-check cell says what is wrong
+        if source.startswith("lk.check("):
+            for node in ast.walk(ast.parse(source)):
+                assert not isinstance(node, ast.Assert) or node.msg is not None, \
+                    f"an assert without a message in: {source[:80]}"
     scripts = [p.name for p in lab.master_path.parent.iterdir() if p.suffix == ".py"]
     assert not scripts, "no scripts in the lab folder (assign copies every file next to the student notebook)"
 
