@@ -28,7 +28,6 @@ from autograder.spec import LabSpec
 OURS = ("labkit", "autograder")
 # `python -m autograder grade`: cli imports only the standard library and these at grading time
 GRADER_ROOTS = ("autograder.config", "autograder.grade", "autograder.sandbox", "autograder._driver")
-ALIASES = {"probe_utils": "labkit.checking.probe_utils"}  # put on sys.path by the sandbox
 TORCH = ("torch", "torchvision")
 _LAZY_RE = re.compile(r"\b(?:lk|labkit)\.([a-z_][a-z0-9_]*)")
 
@@ -108,9 +107,6 @@ def third_party_modules(roots: list[str], sources: list[str] = (), root: Path = 
 
     def add(name: str) -> None:
         top = name.split(".")[0]
-        if top in ALIASES:
-            name = ALIASES[top] + name[len(top):]
-            top = name.split(".")[0]
         if top in OURS:
             todo.extend(_with_parents(name))
         elif top and top not in sys.stdlib_module_names and top != "__future__":
@@ -173,8 +169,11 @@ def graded_sources(nb, exercises: list[str]) -> list[str]:
 
 def lab_requirements(lab: LabSpec, root: Path = REPO_ROOT) -> LabRequirements:
     """What grading ``lab`` needs installed (see module docstring)."""
-    package = f"autograder.labs.{lab.id}"
-    roots = [*GRADER_ROOTS, package, f"{package}.probes", f"{package}.checks"]
+    # the lab's declarations (public in labkit, hidden here), its probes and the generic ones
+    roots = [*GRADER_ROOTS, f"autograder.labs.{lab.id}", f"labkit.checking.{lab.id}",
+             "labkit.checking.probe_utils"]
+    if lab.public.probes:
+        roots.append(lab.public.probes)
     # the driver loads the labkit modules holding an exercise's forbidden names, to stub them
     exports, subs = _labkit_exports(root), {p.stem for p in (root / "labkit").iterdir()}
     for ex in lab.exercises:

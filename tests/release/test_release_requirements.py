@@ -24,7 +24,6 @@ GRADING_WEEK_ONLY = {"copydetect", "markdown-it-py", "pypdf"}
 
 LOADED = r"""
 import builtins, json, sys
-sys.path.insert(0, {labs!r})  # probe_utils, as the sandbox provides it
 first = {{}}  # top-level module -> the module that imported it first
 _import = builtins.__import__
 
@@ -37,10 +36,11 @@ def recording(name, globals=None, locals=None, fromlist=(), level=0):
 builtins.__import__ = recording
 import autograder.grade, autograder.sandbox, autograder._driver
 import importlib
-for mod in ("", ".probes", ".checks"):
-    importlib.import_module("autograder.labs.{lab}" + mod)
 from autograder import notebook as nbmod
 from autograder.labs import get_lab
+importlib.import_module("labkit.checking.probe_utils")
+if get_lab("{lab}").public.probes:
+    importlib.import_module(get_lab("{lab}").public.probes)
 from autograder.requirements import graded_sources
 lab = get_lab("{lab}")
 solution = nbmod.make_solution(nbmod.read_notebook(lab.master_path))
@@ -49,7 +49,7 @@ for src in graded_sources(solution, [ex.name for ex in lab.exercises]):
     exec(compile(src, "<solution>", "exec"), ns)
 print(json.dumps(first))
 """
-OURS = ("labkit", "autograder", "probe_utils", "solution")
+OURS = ("labkit", "autograder", "solution")
 
 
 def _name(req: str) -> str:
