@@ -308,12 +308,18 @@ def write_results(results: dict, out: Path) -> None:
 
 def private_paths(lab: LabSpec, submission: Path | None = None,
                   references_file: Path | None = None) -> list[str]:
-    """Folders hidden from student code (when the sandbox can): the repository's master notebooks and build output, the references' folder and the solution
+    """Folders hidden from student code (when the sandbox can): the repository's master
+    notebooks and build output, the hidden checks (``autograder/labs``), the references' folder
+    and the solution
     copies next to it, and the submission itself (in batch mode: the other students' work).
     The sandbox never hides a folder that holds its own box or the Python installation."""
     from autograder.config import REPO_ROOT
 
-    paths = [REPO_ROOT / "labs", REPO_ROOT / "dist", REPO_ROOT / ".git", lab.master_path.parent]
+    import autograder.labs
+
+    hidden_checks = Path(autograder.labs.__file__).parent
+    paths = [REPO_ROOT / "labs", REPO_ROOT / "dist", REPO_ROOT / ".git", lab.master_path.parent,
+             hidden_checks]
     if references_file is not None:
         ref_dir = Path(references_file).resolve().parent
         paths.append(ref_dir)

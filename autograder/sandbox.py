@@ -281,6 +281,10 @@ def _bwrap_base(box: Path, tmp_bytes: int) -> list[str]:
     for p in _runtime_paths():
         if not str(p).startswith("/usr/"):
             args += ["--ro-bind", str(p), str(p)]
+    # the hidden checks (an installed autograder, as on Gradescope): an empty folder in the jail
+    labs = Path(__file__).resolve().with_name("labs")
+    if any(labs.is_relative_to(p) for p in _runtime_paths()):
+        args += ["--tmpfs", str(labs), "--remount-ro", str(labs)]
     if box.exists():  # at a fixed place outside /tmp, which the zygote empties
         args += ["--bind", str(box), JAIL_BOX, "--chdir", JAIL_BOX]
     return args
