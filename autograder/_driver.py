@@ -190,17 +190,17 @@ def _run_statements(statements, ns, report):
 class _Probes:
     """A probe by name: the lab's own first, then labkit's generic ones (``call``, ``module``)."""
 
-    def __init__(self, *modules):
-        self.modules = modules
+    def __init__(self, *modules):  # resolved now, before any student code runs
+        self.table = {}
+        for module in reversed(modules):
+            self.table.update({n: f for n, f in vars(module).items()
+                               if callable(f) and not n.startswith("_")})
 
     def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        for module in self.modules:
-            fn = getattr(module, name, None)
-            if callable(fn):
-                return fn
-        raise AttributeError(f"no probe named {name!r}")
+        try:
+            return self.table[name]
+        except KeyError:
+            raise AttributeError(f"no probe named {name!r}") from None
 
 
 def _readline(fd):

@@ -11,8 +11,8 @@ import nbformat
 
 from autograder.grade import listed_tests
 from autograder.labs import get_lab
-from labkit.checking.program import drop_magics
 from autograder.sandbox import sandbox_user
+from labkit.checking.program import drop_magics
 
 # The lab02 check list, read from its checks module (every check, its number and weight), so
 # that adding a check does not silently change what these tests mean.

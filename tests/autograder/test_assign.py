@@ -16,8 +16,8 @@ from autograder import notebook as nbmod
 from autograder.assign import AssignError, assign_lab, check_master
 from autograder.config import load_config
 from autograder.labs import get_lab
-from labkit.checking.program import build_program
 from autograder.spec import LabSpec
+from labkit.checking.program import build_program
 
 LAB = get_lab("lab02")
 WHEEL = "labkit-0.1.0-py3-none-any.whl"
