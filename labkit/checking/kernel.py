@@ -160,8 +160,9 @@ class Report:
     def __str__(self) -> str:
         return format_table(self.verdicts, self.notes)
 
-    def _repr_pretty_(self, p, cycle):  # IPython shows the table
-        p.text(str(self))
+    def __repr__(self) -> str:  # what a notebook shows below the printed table
+        state = "all passed" if self.passed else "not all passed yet"
+        return f"public checks: {self.score:g}/{self.max_score:g} points ({state})"
 
 
 def format_table(verdicts: list[Verdict], notes: list[str] = ()) -> str:
