@@ -383,7 +383,8 @@ def expected_problems(lab: LabSpec, refs: References) -> list[str]:
         try:
             check.evaluate(shipped.get, refs.__getitem__)
         except (Fail, KeyError) as exc:
-            problems.append(f"check {check.number}: {exc}")
+            problems.append(f"check {check.number} (got: labkit's file; expected: the "
+                            f"solution's): {exc}")
     wanted = {call.id for c in lab.public.checks for call in c.calls}
     if set(shipped) != wanted:
         problems.append(f"{path.name} holds other calls than the public checks make")
@@ -445,6 +446,8 @@ def assign_lab(
         save_references(refs, refs_path)
     except RuntimeError as exc:  # the solution itself failed on a check input
         raise AssignError(f"{lab.id}: {exc}") from None
+    if verify:
+        verify_lab(lab, solution_path, student_path, refs_path)
     problems = expected_problems(lab, refs)
     if problems and update_expected:
         write_expected(lab, refs)
@@ -454,8 +457,6 @@ def assign_lab(
             f"solution's:\n  " + "\n  ".join(problems[:5]) + "\nRun `python -m autograder "
             f"assign {lab.id} --update-expected` and commit {expected_path(lab).name} "
             "(labkit/checking/expected/).")
-    if verify:
-        verify_lab(lab, solution_path, student_path, refs_path)
     wheel = build_wheel(dist)
     zip_path = build_zip(lab, dist, wheel, refs_path)
     return {"student": student_path, "solution": solution_path, "zip": zip_path, "references": refs_path}

@@ -193,3 +193,27 @@ def test_happy_path_zip(built):
         assert "--out /autograder/results/results.json" in run
         assert zf.read("references.npz") == built["references"].read_bytes()
     assert (built["references"].stat().st_mode & 0o777) == 0o600
+
+
+def test_expected_outputs_of_the_public_checks(tmp_path, monkeypatch):
+    """labkit ships the solution's outputs of the public checks: assign refuses when they are
+    missing or no longer the solution's, and --update-expected writes exactly those calls."""
+    from labkit.checking import kernel
+    from labkit.checking.spec import load_results, save_results
+
+    monkeypatch.setattr(kernel, "EXPECTED", tmp_path / "expected")
+    dist = dist_with_wheel(tmp_path)
+    with pytest.raises(AssignError, match=r"(?s)lab02.npz is missing.*--update-expected"):
+        assign_lab(LAB, dist, load_config(), verify=False)
+    assign_lab(LAB, dist, load_config(), verify=False, update_expected=True)
+    path = tmp_path / "expected" / "lab02.npz"
+    written, _ = load_results(path)
+    public = {call.id for c in LAB.public.checks for call in c.calls}
+    hidden_only = {call.id for c in LAB.checks if c.hidden for call in c.calls} - public
+    assert set(written) == public and hidden_only and not hidden_only & set(written)
+    assign_lab(LAB, dist, load_config(), verify=False)  # now current: accepted
+    iou = next(call.id for c in LAB.public.checks if c.number == "2.1" for call in c.calls)
+    written[iou].values["out.1"] += 0.25  # a stale expected mIoU
+    save_results(written, path)
+    with pytest.raises(AssignError, match=r"check 2.1 .*: mIoU: got 0.916667, expected 0.666667"):
+        assign_lab(LAB, dist, load_config(), verify=False)
