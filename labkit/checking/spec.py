@@ -70,8 +70,10 @@ def outputs_or_fail(got: CallResult | None, exercise: str) -> CallResult:
 
 def raised_kind(got: CallResult | None, exercise: str) -> str | None:
     """The exception type the call raised (None: it returned); aborted calls fail."""
-    if got is None or got.ok:
-        return None if got is not None else outputs_or_fail(got, exercise)
+    if got is None:
+        outputs_or_fail(got, exercise)  # raises: not run
+    if got.ok:
+        return None
     kind = (got.error or {}).get("type", "Error")
     if kind in ABORTED:
         outputs_or_fail(got, exercise)
