@@ -20,6 +20,11 @@ LAB = get_lab("lab05")
 REFERENCE = LAB.master_path.parent / "reference_results.json"
 
 
+def call_id(number: str, i: int = 0) -> str:
+    """The id of the ``i``-th call of check ``number``."""
+    return next(c for c in LAB.checks if c.number == number).calls[i].id
+
+
 def test_student_copy_has_no_solution_lines(assigned):
     student = nbformat.read(assigned("lab05")["student"], as_version=4)
     text = "\n".join(c.source for c in student.cells)
@@ -48,13 +53,13 @@ def test_references_match_labkit_and_torchmetrics(assigned):
     refs = load_references(assigned("lab05")["references"])
     calls = {c.id: c for c in LAB.make_calls()}
     for cid, call in calls.items():
-        if call.probe == "modality":
+        if call.probe == "modality" and refs[cid].ok:  # (the others raise ValueError)
             want = to_modality(torch.from_numpy(call.arrays["images"]), call.params["modality"])
             np.testing.assert_allclose(refs[cid].arrays["out"], want.numpy(), rtol=1e-6,
                                        atol=1e-7)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    for cid in ("eval_all", "eval_order"):
+    for cid in (call_id("2.1"), call_id("2.2")):
         call = calls[cid]
         conv = torch.nn.Conv2d(3, call.params["num_classes"], 3, padding=1)
         with torch.no_grad():
@@ -62,13 +67,13 @@ def test_references_match_labkit_and_torchmetrics(assigned):
             conv.bias.copy_(torch.from_numpy(call.arrays["bias"]))
         images = torch.from_numpy(call.arrays["images"])
         targets = torch.from_numpy(call.arrays["masks"])
-        for i, m in enumerate(call.params["modalities"]):
+        for m in call.params["modalities"]:
             with torch.no_grad():
                 preds = conv((to_modality(images, m) - mean) / std).argmax(1)
             jac = MulticlassJaccardIndex(num_classes=call.params["num_classes"], average="none",
                                          ignore_index=255)
             want = jac(preds, targets).numpy()
-            got = refs[cid].arrays[f"iou_{i}"]
+            got = refs[cid].arrays[f"out.{m}"]
             present = ~np.isnan(got)  # torchmetrics gives 0 where ours is NaN (absent class)
             np.testing.assert_allclose(got[present], want[present], rtol=1e-5, atol=1e-6)
             assert (want[~present] == 0).all()
@@ -76,19 +81,19 @@ def test_references_match_labkit_and_torchmetrics(assigned):
 
 def test_relative_degradation_reference_by_hand(assigned):
     refs = load_references(assigned("lab05")["references"])
-    def by_key(cid):  # the probe returns the values by position, next to the keys
-        v = refs[cid].values
-        return {key: v[f"value_{i}"] for i, key in enumerate(v["keys"])}
+    def by_key(number):  # the returned dict's values, by key
+        v = refs[call_id(number)].values
+        return {key: v[f"out.{key}"] for key in v["out.order"]}
 
-    v = by_key("deg_simple")
+    v = by_key("3.1")
     # mIoU rgb 0.6, grayscale 0.5, inverted 0.2
     assert v["rgb"] == 0.0
     assert v["grayscale"] == pytest.approx(1 / 6)
     assert v["inverted_grayscale"] == pytest.approx(2 / 3)
-    nan = by_key("deg_nan")  # rgb mIoU 0.4 over 3 classes; grayscale 0.8 / 3
+    nan = by_key("3.2")  # rgb mIoU 0.4 over 3 classes; grayscale 0.8 / 3
     assert nan["grayscale"] == pytest.approx((0.4 - 0.8 / 3) / 0.4)
     assert np.isnan(nan["inverted_grayscale"])
-    assert all(np.isnan(x) for x in by_key("deg_zero_base").values())
+    assert all(np.isnan(x) for x in by_key("3.3").values())
 
 
 def test_solution_evaluate_modalities_matches_torchmetrics_on_a_zoo_model(tmp_path):

@@ -8,6 +8,7 @@ variant 3 of every exercise together in one notebook. Eight notebooks graded in 
 for an exercise under a decorator.
 """
 
+import nbformat
 import pytest
 
 variants = pytest.importorskip("variants", reason="tests/labs/variants.py (the lead's helper) "
@@ -361,6 +362,18 @@ ODD = ("to_modality", "relative_degradation")
 EVEN = ("evaluate_modalities",)
 
 
+def wrong_notebooks() -> list[tuple[nbformat.NotebookNode, set[str]]]:
+    """Solution copies with wrong variants swapped in, each with the exercises wrong in it: every
+    exercise wrong in two notebooks (two different variants, failing public checks where the
+    exercise has such variants); evaluate_modalities never next to a wrong to_modality (it
+    calls it, and in the notebook's kernel that is the student's own)."""
+    wrong = [{"to_modality": 1, "relative_degradation": 0},
+             {"to_modality": 2, "relative_degradation": 1},
+             {"evaluate_modalities": 1}, {"evaluate_modalities": 2}]
+    return [(variants.variant_notebook(LAB, replace={ex: WRONG[ex][k] for ex, k in w.items()}),
+             set(w)) for w in wrong]
+
+
 def _grade(tmp_path, replace, before):
     nb = variants.variant_notebook(LAB, replace=replace, before=before)
     results = variants.grade_variant(LAB, nb, tmp_path)
@@ -368,6 +381,8 @@ def _grade(tmp_path, replace, before):
 
 
 def test_variant_tables_are_complete():
+    notebooks = wrong_notebooks()
+    assert all(sum(ex in wrong for _, wrong in notebooks) >= 2 for ex in FULL)
     for table in (CORRECT, WRONG):
         assert set(table) == set(FULL) and all(len(v) >= 3 for v in table.values())
     assert set(ODD) | set(EVEN) == set(FULL) and not set(ODD) & set(EVEN)
