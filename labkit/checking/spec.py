@@ -61,8 +61,8 @@ def outputs_or_fail(got: CallResult | None, exercise: str) -> CallResult:
     err = got.error or {}
     where = f" ({err.get('where')})" if err.get("where") else ""
     kind = err.get("type", "Error")
-    if kind in ("NotDefined", "NotRun", "Timeout", "Crash", "Killed", "Exit", "InvalidOutput"):
-        raise Fail(err.get("message", "") or f"`{exercise}`: {kind}")
+    if kind == "NotDefined":
+        raise Fail(err.get("message", "") or f"`{exercise}` is not defined.")
     if kind == "NotImplementedError":
         raise Fail(f"`{exercise}` is not implemented yet (NotImplementedError).")
     raise Fail(f"`{exercise}` raised {kind}{where}: {err.get('message', '')}")
