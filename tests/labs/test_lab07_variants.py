@@ -7,6 +7,7 @@ and 2 in one notebook per half of the exercises (the other half as in the soluti
 variant 3 of every exercise together in one notebook. Eight notebooks graded in all.
 """
 
+import nbformat
 import pytest
 
 variants = pytest.importorskip("variants", reason="tests/labs/variants.py (the lead's helper) "
@@ -361,3 +362,10 @@ def test_third_wrong_variants_each_cost_their_own_points(tmp_path):
     scores, results = _grade(tmp_path, {ex: WRONG[ex][2] for ex in FULL}, {})
     assert scores == {ex: (WRONG_SCORES[ex][2], m) for ex, m in FULL.items()}, \
         variants.failing_detail(results)
+
+
+def wrong_notebooks() -> list[tuple[nbformat.NotebookNode, set[str]]]:
+    """Wrong variant k (k = 0, 1) of every exercise in one notebook each (the three exercises do
+    not use each other), for the test comparing the in-kernel self-check with the public checks."""
+    return [(variants.variant_notebook(LAB, replace={ex: WRONG[ex][k] for ex in FULL}), set(FULL))
+            for k in range(2)]
