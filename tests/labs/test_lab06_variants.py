@@ -5,10 +5,11 @@ Three correct variants of every exercise (one notebook each, all seven exercises
 three wrong variants of every exercise, each with its exact per-exercise score: wrong variants 1
 and 2 in one notebook per half of the exercises (the other half as in the solution), wrong
 variant 3 of every exercise together in one notebook. Eight notebooks graded in all.
+``wrong_notebooks()`` gives the shared self-check test (tests/labs/test_selfcheck.py) variants 1
+and 2 of every exercise, each set in one notebook.
 """
 
-import ast
-
+import nbformat
 import pytest
 
 variants = pytest.importorskip("variants", reason="tests/labs/variants.py (the lead's helper) "
@@ -877,31 +878,12 @@ WRONG_SCORES = {
     "cutmix_loss": [0, 0, 1],  # [2]: right at lam = 0 and 1
     "attention_rollout": [0, 1, 1],  # [1], [2]: right with a single layer
 }
-SHARED = {"cutmix", "cutmix_loss"}  # one notebook cell defines both
 ODD = ("PatchEmbed", "EncoderBlock", "cutmix", "attention_rollout")
 EVEN = ("MultiHeadSelfAttention", "ViT", "cutmix_loss")
 
 
-def _solution_source(name):
-    """The solution's top-level definition of ``name`` (source text)."""
-    nb = variants.solution_notebook(LAB)
-    source = nb.cells[variants.defining_cell(nb, name)].source
-    node = next(s for s in ast.parse(source).body if getattr(s, "name", None) == name)
-    return ast.get_source_segment(source, node)
-
-
-def _cells(replace):
-    """variant_notebook replaces whole cells: cutmix and cutmix_loss share one, so a variant of
-    either is written together with the other one (the solution's, or its own variant)."""
-    replace = dict(replace)
-    if SHARED & set(replace):
-        replace["cutmix"] = "\n\n".join(replace.pop(name, None) or _solution_source(name)
-                                         for name in ("cutmix", "cutmix_loss"))
-    return replace
-
-
 def _grade(tmp_path, replace, before):
-    nb = variants.variant_notebook(LAB, replace=_cells(replace), before=before)
+    nb = variants.variant_notebook(LAB, replace=replace, before=before)
     results = variants.grade_variant(LAB, nb, tmp_path)
     return variants.exercise_scores(LAB, results), results
 
@@ -933,3 +915,32 @@ def test_third_wrong_variants_each_cost_their_own_points(tmp_path):
     """Every exercise wrong at once: each is still graded against the reference of the others."""
     scores, results = _grade(tmp_path, {ex: WRONG[ex][2] for ex in FULL}, {})
     assert scores == {ex: (WRONG_SCORES[ex][2], m) for ex, m in FULL.items()}, variants.failing_detail(results)
+
+
+def wrong_notebooks() -> list[tuple[nbformat.NotebookNode, set[str]]]:
+    """Wrong variants 1 and 2 of every exercise, each set in one notebook, for the test comparing
+    the in-kernel self-check with the public checks. A self-check runs on the notebook's own
+    classes, so an exercise that uses a wrong one (EncoderBlock uses MultiHeadSelfAttention, ViT
+    uses all three modules) must itself be wrong there and fail every public check in both places,
+    as variants 1 and 2 do (ViT's third passes 4.1 where the other modules are the reference's)."""
+    return [(variants.variant_notebook(LAB, replace={ex: WRONG[ex][k] for ex in FULL}),
+             set(FULL)) for k in range(2)]
+
+
+def test_self_check_catches_rollout_multiplied_from_the_right():
+    """The issue's bug: a rollout that multiplies each new layer from the right passed the old
+    hand-written self-check; the public checks (the self-check now) fail it, and say why."""
+    import torch
+
+    from labkit.checking.kernel import public_lab, run_public
+
+    def verdicts(source):
+        ns = {"torch": torch}
+        exec(source, ns)
+        report = run_public(public_lab(LAB), ns, ["attention_rollout"])
+        return {v.number: (v.passed, v.output) for v in report.verdicts}
+
+    assert all(passed for passed, _ in verdicts(ROLLOUT[0]).values())
+    wrong = verdicts(ROLLOUT_WRONG[1])  # rollout = rollout @ a
+    assert set(wrong) == {"7.1", "7.2"} and not any(passed for passed, _ in wrong.values())
+    assert all("multiplied from the left" in output for _, output in wrong.values())
