@@ -70,7 +70,7 @@ HIDDEN = [Check(number, exercise, title, 1, *steps) for number, exercise, title,
     ("7.4", ROLLOUT, "a single layer", L.rollout(1, 3, 2, 5)),
     ("7.5", ROLLOUT, "max fusion, discard_ratio=0.9, batch of one",
      L.rollout(4, 1, 2, 17, "max", 0.9)),
-    ("7.6", ROLLOUT, "of ViT.forward_with_attention on a fixed model",
+    ("7.6", ROLLOUT, "ViT.forward_with_attention + attention_rollout on a fixed model",
      probe("rollout_pipeline", config=dict(L.SMALL_VIT, pos_embed=True),
            images=normal((2, 3, 32, 32))).expect(
          same("out", "the rollout mask of a ViT's attention maps", rtol=1e-4, dtype="f"))),
