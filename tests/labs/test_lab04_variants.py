@@ -4,8 +4,11 @@ only its own exercise's points.
 Three correct variants of every exercise (one notebook each, all four functions replaced) and
 two wrong variants of every exercise (one notebook per variant number and per half of the
 exercises, the other half left as in the solution), each with its exact per-exercise score.
+``wrong_notebooks()`` gives the shared self-check test (tests/labs/test_selfcheck.py) wrong
+variant 0 and wrong variant 1 of every exercise, each set in one notebook.
 """
 
+import nbformat
 import pytest
 
 variants = pytest.importorskip("variants", reason="tests/labs/variants.py (the lead's helper) "
@@ -329,3 +332,10 @@ def test_wrong_variants_lose_only_their_exercise(tmp_path, which, half):
     want = {ex: (WRONG_SCORES[ex, which] if ex in half else top, top)
             for ex, (_, top) in scores.items()}
     assert scores == want, variants.failing_detail(results)
+
+
+def wrong_notebooks() -> list[tuple[nbformat.NotebookNode, set[str]]]:
+    """Wrong variant k (k = 0, 1) of all four exercises in one notebook each: every call runs one
+    exercise on a model the probe builds, so the exercises never use each other."""
+    return [(variants.variant_notebook(LAB, replace={ex: WRONG[ex][k] for ex in EXERCISES}),
+             set(EXERCISES)) for k in range(2)]
