@@ -40,15 +40,7 @@ def built(cls, config, *args, checks=None, **opts):
     ``checks`` (default ``OUTPUTS[cls]``; (key, what, hint): an output at float32 precision)."""
     w = cls + "(" + ", ".join(f"{k}={v!r}" for k, v in config.items()) + ")"
 
-    def names(got, ref):
-        have, want = got.values.get("params") or {}, ref.values["params"]
-        wrong = sorted(k for k in have.keys() | want.keys() if have.get(k) != want.get(k))[:4]
-        if wrong:
-            raise Fail(f"{w}: the parameters do not follow the stub's names and shapes (the "
-                       f"weights are loaded by name): expected { {k: want.get(k) for k in wrong} }"
-                       f", got { {k: have.get(k) for k in wrong} }.")
-
-    return probe("loaded", cls=cls, config=config, args=list(args), **opts).expect(names, *[
+    return S.loaded(cls, config, *args, **opts).expect(S.param_names("params", w), *[
         same(c[0], f"{w}: {c[1]}", rtol=1e-4, atol=2e-5, dtype="f", hint=c[2] and f"({c[2]})")
         if isinstance(c, tuple) else c for c in (OUTPUTS[cls] if checks is None else checks)])
 
@@ -149,8 +141,8 @@ def loss(lam):
 
 
 def rollout(layers, b, heads, n, fusion="mean", discard=0.0):
-    return probe("call_after", fn=ROLLOUT, args=[[S.uniform((b, heads, n, n))] * layers],
-                 kwargs=dict(head_fusion=fusion, discard_ratio=discard)).expect(
+    return S.fn(ROLLOUT, [S.uniform((b, heads, n, n))] * layers, head_fusion=fusion,
+                discard_ratio=discard).after().expect(
         *[same(f"after.0.{i}", f"the attention map of layer {i} after the call", rtol=0, atol=0,
                hint="(attention_rollout must not modify its input)") for i in range(layers)],
         same("out", f"the mask (B, N-1) of {layers} layers (head_fusion={fusion!r}, discard_ratio"

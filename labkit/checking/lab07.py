@@ -1,6 +1,6 @@
 """Lab 07 (detection): exercises and public checks."""
 
-from labkit.checking.spec import Check, Exercise, Fail, Lab, custom, fn, probe, same, shape
+from labkit.checking.spec import Check, Exercise, Lab, fn, probe, same, same_set, shape
 
 BUILD, TRAINABLE, SCHEDULE = "build_detector", "set_backbone_trainable", "freeze_unfreeze_schedule"
 EXERCISES = (Exercise(BUILD, ("num_classes", "backbone_init")),
@@ -9,52 +9,36 @@ EXERCISES = (Exercise(BUILD, ("num_classes", "backbone_init")),
 MNV3 = dict(arch="mobilenet_v3_fpn", min_size=64, max_size=96)
 
 
-def entries(key, what, hint=""):  # the list ``key`` holds the reference's entries, in any order
-    def compare(got, ref):
-        have, want = [str(x) for x in got.values.get(key) or []], ref.values[key]
-        gone, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
-        diff = [f"{len(x)} {w} (e.g. {', '.join(x[:3])})" for w, x in
-                (("missing", gone), ("unexpected", extra)) if x] or ["duplicate entries"]
-        if sorted(have) != sorted(want):
-            raise Fail(f"{what}: {'; '.join(diff)}.{hint}")
-    return custom(compare)
-
-
 def build(num_classes, init, losses=False, **kw):  # build_detector on stand-in checkpoints
     return probe("build", num_classes=num_classes, backbone_init=init, losses=losses, **kw).expect(
-        entries("keys", "the model's state dict (key:[shape])", " Build it with det.fasterrcnn("
+        same_set("keys", "the model's state dict (key:[shape])", " Build it with det.fasterrcnn("
                 "arch=..., num_classes=..., min_size=..., max_size=..., frozen_bn=...): frozen "
                 "BatchNorm exactly when a checkpoint is loaded."),
         same("sizes", "[cls_score outputs, bbox_pred outputs, transform.min_size, max_size]"),
         same("read", "the checkpoints read", hint="(lk.weights.load_state_dict(det.PRETRAINED"
              '[arch][backbone_init]); none for "random")'),
-        entries("copied", "the model tensors equal to a checkpoint's (model key <- checkpoint key)",
+        same_set("copied", "the model tensors equal to a checkpoint's (model key <- checkpoint key)",
                 " Copy only backbone tensors (body; FPN too for coco): the heads stay as built."),
         same("report", "the report's keys", hint="(exactly 'matched' and 'skipped')"),
-        entries("matched", 'report["matched"]'), entries("skipped", 'report["skipped"]'),
+        same_set("matched", 'report["matched"]'), same_set("skipped", 'report["skipped"]'),
         *([same("loss_keys", "the training losses"), same("detection", "a detection's keys"),
            shape("losses", "the training losses' values")] if losses else []))
 
 
 def freeze(trainable, model="tiny", **kw):  # set_backbone_trainable, parameters' flags random
     return probe("freeze", model=model, trainable=trainable, **kw).expect(
-        entries("trainable", "the parameters requiring grad after the call", " Only model.backbone"
+        same_set("trainable", "the parameters requiring grad after the call", " Only model.backbone"
                 ".body (and model.backbone.fpn if fpn=True) may change, each to `trainable`."),
         same("count", "the returned count (sum of numel() of those set)", rtol=0, atol=0))
-
-
-def _pairs(got, ref):
-    for e in range(int(ref.values["out.len"])):
-        if got.values.get(f"out.{e}.len") != 2 or type(got.values.get(f"out.{e}.1")) is not bool:
-            raise Fail(f"entry {e} of the plan must be a pair (lr, backbone_trainable: a bool).")
 
 
 def plan(*args, **kwargs):
     lr = "(lr * gamma**e while frozen, e < frozen_epochs; lr * unfreeze_factor * gamma**e after)"
     return fn(SCHEDULE, *args, **kwargs).expect(
         same("out.len", "the number of epochs in the plan", hint="(a list of pairs)"),
-        custom(_pairs), *[c for e in range(args[0]) for c in (
-            same(f"out.{e}.1", f"backbone_trainable of epoch {e}"),
+        *[c for e in range(args[0]) for c in (
+            same(f"out.{e}.len", f"entry {e} of the plan", hint="(a pair: lr, backbone_trainable)"),
+            same(f"out.{e}.1", f"backbone_trainable of epoch {e}", hint="(a bool)"),
             same(f"out.{e}.0", f"the learning rate of epoch {e}", rtol=1e-9, atol=0, hint=lr))])
 
 

@@ -200,14 +200,19 @@ def _backward(output, seed=0):
         (out * w).sum().backward()
 
 
-def call(ns, inputs, fn, args=(), kwargs=None):
+def call(ns, inputs, fn, args=(), kwargs=None, after=False):
     """``ns[fn](*args, **kwargs)``; its result under ``out``; the gradient of every input
-    marked ``grad`` under ``grad.<name>``."""
+    marked ``grad`` under ``grad.<name>``; with ``after``, the arguments as they are after the
+    call under ``after.<i>`` / ``after.<name>`` (in-place changes show)."""
     grads = {}
     args = _arguments(list(args), inputs, grads)
     kwargs = _arguments(dict(kwargs or {}), inputs, grads)
     result = ns[fn](*args, **kwargs)
     out = flatten(result, "out", {})
+    if after:
+        flatten(args, "after", out)
+        for name, value in kwargs.items():
+            flatten(value, f"after.{name}", out)
     if grads:
         _backward(result)
         for name, t in grads.items():
@@ -242,4 +247,47 @@ def module(ns, inputs, cls, config, args=(), seed=0, train=True, backward=True):
     model.eval()
     with torch.no_grad():
         flatten(model(*args), "eval", out)
+    return out
+
+
+def fixed_weights(model, seed=0):
+    """Each parameter drawn from its name (the stub's names are the specification), so that two
+    implementations with the same names compute the same function: N(0, 1/fan_in) for weight
+    matrices, 1 + N(0, 0.1^2) for norm weights, N(0, 0.1^2) for biases, N(0, 0.5^2) for tokens."""
+    import zlib
+
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            rng = np.random.default_rng(zlib.crc32(name.encode()) + seed)
+            z = rng.normal(0, 1, tuple(p.shape))
+            weight, vector = name.endswith("weight"), z.ndim == 1
+            scale = z[0].size ** -0.5 if weight and not vector else 0.1 if vector else 0.5
+            p.copy_(torch.from_numpy(z * scale + (weight and vector)))
+    return model
+
+
+def loaded(ns, inputs, cls, config, args=(), methods=("forward",), attrs=(), grads=()):
+    """``ns[cls](**config)`` with :func:`fixed_weights`, in eval mode: ``params``, ``attr.<path>``
+    and each method's output on ``args``; with ``grads``, the first output of ``forward`` in
+    train mode (``train``) and those parameters' gradients (``grad.<name>``)."""
+    from functools import reduce
+
+    torch.manual_seed(0)
+    model = ns[cls](**config)
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{cls}(...) must be an nn.Module, got {type(model).__name__}")
+    model, args = fixed_weights(model).eval(), _arguments(list(args), inputs, {})
+    out = {"params": parameters_out(model)}
+    for path in attrs:
+        flatten(reduce(lambda o, a: getattr(o, a, None), path.split("."), model), f"attr.{path}",
+                out)
+    with torch.no_grad():
+        for m in methods:
+            flatten((model if m == "forward" else getattr(model, m))(*args), m, out)
+    if grads:
+        x = model.train()(*args)[0]
+        flatten(x, "train", out)
+        _backward(x)
+        out.update({f"grad.{n}": g for n, p in model.named_parameters()
+                    if n in grads and (g := grad_out(p)) is not None})
     return out

@@ -202,6 +202,10 @@ class CallSpec:
                 params[k] = spec
         return arrays, params
 
+    def after(self) -> CallSpec:
+        """The same ``fn`` call, also reporting its arguments after it (``after.<i>``)."""
+        return CallSpec(self.probe, {**self.args, "after": True})
+
     def expect(self, *comparisons: Callable) -> Step:
         return Step(self, comparisons)
 
@@ -222,6 +226,12 @@ def module(cls: str, config: dict, *inputs, seed: int = 0, train: bool = True,
     train mode (``train``: logits and gradients) and in eval mode (``eval``)."""
     return CallSpec("module", {"cls": cls, "config": config, "args": list(inputs),
                                "seed": seed, "train": train, "backward": backward})
+
+
+def loaded(cls: str, config: dict, *inputs, **opts) -> CallSpec:
+    """Build ``cls(**config)`` with fixed weights drawn from the parameters' names and run it in
+    eval mode: ``params`` and each of ``methods``' outputs (see ``probe_utils.loaded``)."""
+    return CallSpec("loaded", {"cls": cls, "config": config, "args": list(inputs), **opts})
 
 
 def probe(name: str, **args) -> CallSpec:
@@ -339,6 +349,17 @@ def unique_calls(checks: list[Check]) -> dict[str, tuple[CallSpec, str]]:
 _KINDS = {"tensor": "torch.Tensor", "ndarray": "NumPy array"}
 
 
+def _equal(a, b) -> bool:
+    """JSON values equal, a bool only to a bool (``1`` is not ``True``)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_equal, a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    return a == b
+
+
 def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, float) else repr(v)
 
@@ -405,7 +426,7 @@ def same(key: str, what: str, *, rtol=1e-5, atol=1e-6, dtype=None, nan_ok=True, 
                     ref.values.get(key), bool):
                 compare_number(got.values.get(key, got.arrays.get(key)), ref.values[key], what,
                                rtol=rtol, atol=atol)
-            elif got.values.get(key) != ref.values.get(key):
+            elif not _equal(got.values.get(key), ref.values.get(key)):
                 raise Fail(f"{what}: got {_fmt(got.values.get(key))}, expected "
                            f"{_fmt(ref.values.get(key))}.")
         except Fail as exc:
@@ -489,6 +510,37 @@ def with_modules(key: str, kinds: tuple[str, ...], what: str):
         for kind in kinds:
             if (kind in have) != (kind in want):
                 raise Fail(f"{what}: {'no' if kind in want else 'unexpected'} nn.{kind} modules.")
+
+    return compare
+
+
+def same_set(key: str, what: str, hint: str = ""):
+    """The list ``key`` holds the reference's entries, in any order; the message names a few
+    missing and unexpected ones (lists of hundreds of names stay readable)."""
+
+    def compare(got: CallResult, ref: CallResult) -> None:
+        have, want = [str(x) for x in got.values.get(key) or []], [str(x) for x in ref.values[key]]
+        if sorted(have) == sorted(want):
+            return
+        gone, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+        diff = [f"{len(x)} {w} (e.g. {', '.join(x[:3])})" for w, x in
+                (("missing", gone), ("unexpected", extra)) if x] or ["duplicate entries"]
+        raise Fail(f"{what}: {'; '.join(diff)}.{' ' + hint if hint else ''}")
+
+    return compare
+
+
+def param_names(key: str, what: str, hint: str = "the weights are loaded by name"):
+    """The parameters ``{name: shape}`` are the reference's, names included (the stub's names
+    are the specification)."""
+
+    def compare(got: CallResult, ref: CallResult) -> None:
+        have, want = got.values.get(key) or {}, ref.values[key]
+        wrong = sorted(k for k in have.keys() | want.keys() if have.get(k) != want.get(k))[:4]
+        if wrong:
+            raise Fail(f"{what}: the parameters do not follow the stub's names and shapes ({hint})"
+                       f": expected { {k: want.get(k) for k in wrong} }, got "
+                       f"{ {k: have.get(k) for k in wrong} }.")
 
     return compare
 

@@ -148,3 +148,44 @@ def test_flatten_reports_raw_facts():
     assert out["out.2.keys"] == ["a", "b"] and out["out.2.b.kind"] == "ndarray"
     assert out["out.3.params"] == {"weight": [3, 2], "bias": [3]}
     assert out["out.3.modules"] == ["Linear"]
+
+
+def test_same_set_param_names_and_strict_bools():
+    ref = spec.CallResult(values={"k": ["a", "b", "c"], "p": {"w": [2, 3]}, "f": True})
+    spec.same_set("k", "keys")(spec.CallResult(values={"k": ["c", "a", "b"]}), ref)
+    with pytest.raises(spec.Fail, match=r"keys: 1 missing \(e.g. c\); 1 unexpected \(e.g. d\)."):
+        spec.same_set("k", "keys")(spec.CallResult(values={"k": ["a", "b", "d"]}), ref)
+    with pytest.raises(spec.Fail, match="duplicate entries"):
+        spec.same_set("k", "keys")(spec.CallResult(values={"k": ["a", "b", "c", "c"]}), ref)
+    with pytest.raises(spec.Fail, match=r"expected \{'w': \[2, 3\], 'x': None\}, got "
+                                        r"\{'w': None, 'x': \[2, 3\]\}"):
+        spec.param_names("p", "M")(spec.CallResult(values={"p": {"x": [2, 3]}}), ref)
+    with pytest.raises(spec.Fail, match="got 1, expected True"):
+        spec.same("f", "flag")(spec.CallResult(values={"f": 1}), ref)
+
+
+def test_generic_probes_report_arguments_after_and_fixed_weights():
+    from labkit.checking import probe_utils as pu
+
+    def scale_(x, by=2.0):
+        x.mul_(by)
+        return x.sum()
+
+    arrays, params = spec.fn("scale_", np.ones(3, np.float32)).after().materialize()
+    out = pu.call({"scale_": scale_}, arrays, **params)
+    assert out["out"] == 6.0 and out["after.0"].tolist() == [2.0, 2.0, 2.0]
+
+    class Net(torch.nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.fc = torch.nn.Linear(3, width)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    arrays, params = spec.loaded("Net", {"width": 4}, np.ones((2, 3), np.float32)).materialize()
+    a = pu.loaded({"Net": Net}, arrays, **params)
+    b = pu.loaded({"Net": Net}, arrays, **params)
+    assert a["params"] == {"fc.weight": [4, 3], "fc.bias": [4]}
+    np.testing.assert_array_equal(a["forward"], b["forward"])  # the same weights by name
+    assert np.abs(a["forward"]).sum() > 0
