@@ -362,16 +362,26 @@ ODD = ("to_modality", "relative_degradation")
 EVEN = ("evaluate_modalities",)
 
 
+# float64 images come back as float32 (computed in float32): wrong, yet invisible to the float32
+# batches evaluate_modalities passes it, so it may sit next to a correct evaluate_modalities
+TO_MODALITY_FLOAT32 = _TO_MODALITY_HEAD + '''
+    luma = (images.float() * w.float().view(3, 1, 1)).sum(dim=-3, keepdim=True)
+    if modality == "inverted_grayscale":
+        luma = 1.0 - luma
+    return luma.expand_as(images).clone()
+'''
+
+
 def wrong_notebooks() -> list[tuple[nbformat.NotebookNode, set[str]]]:
     """Solution copies with wrong variants swapped in, each with the exercises wrong in it: every
-    exercise wrong in two notebooks (two different variants, failing public checks where the
-    exercise has such variants); evaluate_modalities never next to a wrong to_modality (it
-    calls it, and in the notebook's kernel that is the student's own)."""
-    wrong = [{"to_modality": 1, "relative_degradation": 0},
-             {"to_modality": 2, "relative_degradation": 1},
-             {"evaluate_modalities": 1}, {"evaluate_modalities": 2}]
-    return [(variants.variant_notebook(LAB, replace={ex: WRONG[ex][k] for ex, k in w.items()}),
-             set(w)) for w in wrong]
+    exercise wrong in two notebooks (two different variants). evaluate_modalities calls
+    to_modality, and in the notebook's kernel that is the student's own (the grader binds the
+    reference): a wrong to_modality here is one that gives the right result on the float32
+    batches evaluate_modalities passes it (wrong only for a single image, or for float64)."""
+    wrong = [{"to_modality": TO_MODALITY_WRONG[0], "relative_degradation": DEGRADATION_WRONG[0]},
+             {"to_modality": TO_MODALITY_FLOAT32, "relative_degradation": DEGRADATION_WRONG[1]},
+             {"evaluate_modalities": EVALUATE_WRONG[1]}, {"evaluate_modalities": EVALUATE_WRONG[2]}]
+    return [(variants.variant_notebook(LAB, replace=w), set(w)) for w in wrong]
 
 
 def _grade(tmp_path, replace, before):
