@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import nbformat
 import pytest
 
 variants = pytest.importorskip("variants", reason="tests/labs/variants.py has not landed yet")
@@ -481,10 +482,26 @@ CORRECT = {
 # wrong variants with the exact score each earns (of 13, 5, 12, 5)
 WRONG = {
     "VGGResNet": ((VGG_ALWAYS_BIAS, 3.0), (VGG_IGNORES_SKIP, 11.0)),
-    "class_activation_map": ((CAM_RELU, 1.0), (CAM_NORM_FIRST, 0.0)),
+    # CAM_RELU: 0 (was 1 with the former fixed model, whose class-7 maps in 2.3 had no negative
+    # value by chance; the declarative checks' model gives negative values there, which ReLU changes)
+    "class_activation_map": ((CAM_RELU, 0.0), (CAM_NORM_FIRST, 0.0)),
     "make_spurious": ((SP_OTHER_CLASS, 11.0), (SP_REPLACES, 9.0)),
     "shift_images": ((SHIFT_DY_SWAPPED, 1.0), (SHIFT_WRAPS, 0.0)),
 }
+
+
+def wrong_notebooks() -> list[tuple[nbformat.NotebookNode, set[str]]]:
+    """Solution copies with wrong variants swapped in, each with the exercises wrong in it: no
+    exercise of this lab calls another, so each notebook has every exercise wrong (wrong variant
+    k of each), and every exercise is wrong in two notebooks."""
+    out = []
+    for k in range(2):
+        wrong = {ex: WRONG[ex][k][0] for ex in EXERCISES}
+        nb = variants.variant_notebook(LAB, replace={ex: v.cell for ex, v in wrong.items()},
+                                       before={ex: list(v.before) for ex, v in wrong.items()
+                                               if v.before})
+        out.append((nb, set(wrong)))
+    return out
 
 
 def _grade(chosen: dict[str, V], tmp_path):
