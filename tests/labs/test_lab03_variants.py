@@ -5,8 +5,11 @@ whole-model checks included).
 Three correct variants of every exercise (one notebook each, all five classes replaced) and two
 wrong variants of every exercise (one notebook per variant number and per half of the exercises,
 the other half left as in the solution), each with its exact per-exercise score.
+``wrong_notebooks()`` gives the shared self-check test (tests/labs/test_selfcheck.py) wrong
+variant 0 and wrong variant 1 of every exercise, each set in one notebook.
 """
 
+import nbformat
 import pytest
 
 variants = pytest.importorskip("variants", reason="tests/labs/variants.py (the lead's helper) "
@@ -619,3 +622,12 @@ def test_wrong_variants_lose_only_their_exercise(tmp_path, which, half):
     want = {ex: (WRONG_SCORES[ex, which] if ex in half else top, top)
             for ex, (_, top) in scores.items()}
     assert scores == want, variants.failing_detail(results)
+
+
+def wrong_notebooks() -> list[tuple[nbformat.NotebookNode, set[str]]]:
+    """Wrong variant k (k = 0, 1) of all five classes in one notebook each. A self-check runs on
+    the notebook's own classes (the whole model 6.1 on all five, the block on its attention and
+    Mix-FFN), so every class is wrong there, and each wrong variant fails every public check of
+    its exercise in the autograder too (their scores above come from hidden checks only)."""
+    return [(variants.variant_notebook(LAB, replace={ex: WRONG[ex][k] for ex in EXERCISES}),
+             set(EXERCISES)) for k in range(2)]
