@@ -1,7 +1,8 @@
-"""Per-lab hidden checks. One sub-package per lab: ``labNN/__init__.py`` defines ``LAB``, a
-:class:`autograder.spec.LabSpec` joining labkit's public declarations
-(``labkit/checking/labNN.py``: exercises, public checks, probes) with the hidden checks, which
-exist only here (never in labkit, the public release or a student notebook).
+"""Per-lab hidden checks. One sub-package per lab: ``labNN/__init__.py`` declares ``HIDDEN``,
+the lab's hidden checks, which exist only here (never in labkit, the public release or a student
+notebook); :func:`get_lab` joins them with labkit's public declarations
+(``labkit/checking/labNN.py``: exercises, public checks, probes) into a
+:class:`autograder.spec.LabSpec`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import importlib
 import pkgutil
 
 from autograder.spec import LabSpec
+from labkit.checking.spec import hidden
+
+_LABS: dict[str, LabSpec] = {}
 
 
 def available_labs() -> list[str]:
@@ -24,4 +28,8 @@ def get_lab(lab_id: str) -> LabSpec:
         raise SystemExit(
             f"unknown lab {lab_id!r}: labs with checks are {', '.join(available_labs()) or 'none'}"
         )
-    return importlib.import_module(f"autograder.labs.{short}").LAB
+    if short not in _LABS:
+        public = importlib.import_module(f"labkit.checking.{short}").LAB
+        _LABS[short] = LabSpec(public, hidden(importlib.import_module(
+            f"autograder.labs.{short}").HIDDEN))
+    return _LABS[short]

@@ -173,7 +173,8 @@ def format_table(verdicts: list[Verdict], notes: list[str] = ()) -> str:
         mark = "ok" if v.passed else "FAIL"
         lines.append(f"{v.number:<6} {v.name:<{w}} {v.score:>3g}/{v.max_score:<3g} {mark}")
     total = sum(v.score for v in verdicts)
-    lines.append(f"{'':<6} {'public checks':<{w}} {total:>3g}/{sum(v.max_score for v in verdicts):g}")
+    most = sum(v.max_score for v in verdicts)
+    lines.append(f"{'':<6} {'public checks':<{w}} {total:>3g}/{most:g}")
     for v in verdicts:
         if not v.passed and v.output:
             lines.append(f"- {v.number} {v.name}: {v.output.strip()}")

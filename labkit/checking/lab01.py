@@ -88,5 +88,5 @@ CHECKS = [
     Check("4.1", SHIFT, "dx=2, dy=-3 (right and up) with zero fill", 2, shift(2, -3)),
     Check("4.2", SHIFT, "dx=-4 (left) and no shift", 1, shift(-4, 0), shift(0, 0)),
 ]
-LAB = Lab("lab01", "lab01_cnn_ablation", "CNN design choices and class-activation maps",
-          EXERCISES, CHECKS, probes="labkit.checking.lab01_probes")
+LAB = Lab("lab01_cnn_ablation", "CNN design choices and class-activation maps", EXERCISES,
+          CHECKS)

@@ -47,15 +47,12 @@ def iou(confmat):
 
 def fcn(num_classes, size, heads=True, params=True):
     what = "model(images)[{!r}]"
-    checks = [same("eval.keys", "the keys of model(images)", hint="(aux_loss=True keeps the "
-                   "auxiliary head)"),
-              shape("eval.out", what.format("out")), shape("eval.aux", what.format("aux"))]
-    checks = checks if heads else []
-    if params:
-        checks.append(param_shapes("model.params", "build_fcn", "fcn_resnet50 with aux_loss=True "
-                                   "and 1x1 convolutions with bias as the new last layers"))
-    return module("build_fcn", {"num_classes": num_classes}, normal(size), train=False).expect(
-        *checks)
+    return module("build_fcn", {"num_classes": num_classes}, normal(size), train=False).expect(*[
+        same("eval.keys", "the keys of model(images)", hint="(aux_loss=True keeps the auxiliary "
+             "head)"), shape("eval.out", what.format("out")),
+        shape("eval.aux", what.format("aux"))] * heads + [param_shapes(
+            "model.params", "build_fcn", "fcn_resnet50 with aux_loss=True and 1x1 convolutions "
+            "with bias as the new last layers")] * params)
 
 
 def unet(size=None, structure=True, **config):
@@ -71,13 +68,10 @@ def unet(size=None, structure=True, **config):
 
 
 def dice(logits, targets, atol=1e-5, value=True, grad=True, **kwargs):
-    checks = [scalar("out", "dice_loss")]
-    if value:
-        checks.append(same("out", "dice_loss", rtol=1e-4, atol=atol))
-    if grad:
-        checks.append(same("grad.args.0", "gradient of dice_loss w.r.t. the logits", rtol=1e-3,
-                           dtype="f", nan_ok=False, hint="(does the loss back-propagate?)"))
-    return fn(DICE, Grad(logits), targets, **kwargs).expect(*checks)
+    return fn(DICE, Grad(logits), targets, **kwargs).expect(
+        scalar("out", "dice_loss"), *[same("out", "dice_loss", rtol=1e-4, atol=atol)] * value,
+        *[same("grad.args.0", "gradient of dice_loss w.r.t. the logits", rtol=1e-3, dtype="f",
+               nan_ok=False, hint="(does the loss back-propagate?)")] * grad)
 
 
 CHECKS = [
@@ -102,5 +96,5 @@ CHECKS = [
           dice(normal((2, 3, 8, 8), 2.0), labels((2, 8, 8), 3, 0.2), value=False)),
 ]
 
-LAB = Lab("lab02", "lab02_segmentation", "Semantic segmentation: datasets, mIoU, FCN and U-Net",
-          EXERCISES, CHECKS, probes="labkit.checking.lab02_probes")
+LAB = Lab("lab02_segmentation", "Semantic segmentation: datasets, mIoU, FCN and U-Net",
+          EXERCISES, CHECKS)

@@ -8,8 +8,7 @@ hidden: a self-check right after an exercise cannot build the model from classes
 """
 
 from labkit.checking import spec
-from labkit.checking.probe_utils import check_names_and_shapes
-from labkit.checking.spec import Check, Exercise, Fail, Lab, normal, probe, same
+from labkit.checking.spec import Check, Exercise, Lab, normal, probe, same
 
 _HF = ("transformers", "timm", "mmseg", "SegformerForSemanticSegmentation", "SegformerModel")
 _ATTENTION = _HF + ("MultiheadAttention", "scaled_dot_product_attention",
@@ -28,12 +27,6 @@ def part(cls, config, *args, zero=0, hint=""):
     output the reference's (for the patch embedding: tokens, and H', W' as Python ints)."""
     what = f"{cls}({', '.join(f'{k}={v}' for k, v in config.items())})"
 
-    def names(got, ref):
-        try:
-            check_names_and_shapes(got.values.get("params") or {}, ref.values["params"], what)
-        except ValueError as exc:
-            raise Fail(f"{exc}.") from None
-
     outputs = [same("out", f"{what}: output", rtol=1e-5, atol=1e-5, hint=hint)]
     if cls == EMBED:  # (tokens, H', W')
         hw = "(the size of the map after proj, Python ints; padding = patch_size // 2)"
@@ -41,7 +34,7 @@ def part(cls, config, *args, zero=0, hint=""):
                    for i in (1, 2) for t in ("", ".type")]
         outputs.append(same("out.0", f"{what}: tokens", rtol=1e-5, atol=1e-5))
     return probe("part", cls=cls, config=config, args=list(args), zero=zero).expect(
-        names, *outputs)
+        spec.param_names("params", what, "follow the specification"), *outputs)
 
 
 def whole(k, config, num_classes, size, train=False):
@@ -73,5 +66,5 @@ CHECKS = [
                [normal((2, c, 16 >> i, 24 >> i)) for i, c in enumerate((8, 16, 24, 32))])),
 ]
 
-LAB = Lab("lab03", "lab03_segformer", "SegFormer from scratch, matched against Hugging Face",
-          EXERCISES, CHECKS, probes="labkit.checking.lab03_probes")
+LAB = Lab("lab03_segformer", "SegFormer from scratch, matched against Hugging Face",
+          EXERCISES, CHECKS)

@@ -1,9 +1,6 @@
 """Lab 03's own probes: the parts, and labkit's SegFormer scaffold around them, with every weight
 drawn from its name (the order in which a class creates its layers does not matter)."""
 
-import zlib
-
-import numpy as np
 import torch
 
 from labkit.checking import probe_utils as pu
@@ -13,31 +10,10 @@ PARTS = ("OverlapPatchEmbed", "EfficientSelfAttention", "MixFFN", "SegFormerBloc
          "AllMLPDecoder")
 
 
-def draw(name, t):
-    """The value of tensor ``t`` called ``name``: N(0, 1/fan_in) weights, 1 + N(0, 0.1^2) norm
-    scales, N(0, 0.1^2) biases and means, U(0.5, 1.5) variances (integer counters unchanged)."""
-    if not t.is_floating_point():
-        return t
-    rng, leaf = np.random.default_rng(zlib.crc32(name.encode())), name.rsplit(".", 1)[-1]
-    if leaf == "running_var":
-        return torch.from_numpy(rng.uniform(0.5, 1.5, tuple(t.shape))).to(t.dtype)
-    z = rng.normal(0, t[0].numel() ** -0.5 if t.ndim > 1 else 0.1, tuple(t.shape))
-    return torch.from_numpy(z + (leaf == "weight" and t.ndim == 1)).to(t.dtype)
-
-
-def _weighted(model):
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
-    with torch.no_grad():
-        for name, t in model.state_dict().items():
-            t.copy_(draw(name, t))
-    return model
-
-
 def part(ns, inputs, cls, config, args=(), zero=0):
     """``ns[cls](**config)`` in eval mode on ``args`` (``zero``: the columns of ``fuse.0.weight``
     from ``zero`` on set to 0): its output (``out``) and parameters (``params``)."""
-    model = _weighted(ns[cls](**config)).eval()
+    model = pu.fixed_weights(ns[cls](**config)).eval()
     if zero:
         model.state_dict()["fuse.0.weight"][:, zero:] = 0
     with torch.no_grad():
@@ -55,10 +31,10 @@ def model(ns, inputs, config, num_classes, part, train=False):
     images = torch.from_numpy(inputs["images"])
     if not train:
         with torch.no_grad():
-            logits = _weighted(net).eval()(images)
+            logits = pu.fixed_weights(net).eval()(images)
         return {"logits": pu.tensor_out(logits, "SegFormer"), "params": pu.parameters_out(net)}
     torch.manual_seed(0)
-    logits = _weighted(net).train()(images)
+    logits = pu.fixed_weights(net).train()(images)
     pu._backward(logits)
     return {"train": pu.tensor_out(logits, "SegFormer (train mode)"), "without_grad": [
         n for n, p in net.named_parameters() if pu.requires_grad(p) and pu.grad_out(p) is None]}

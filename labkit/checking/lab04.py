@@ -66,5 +66,5 @@ CHECKS = [Check(number, ex, title, 2, *calls) for number, ex, title, *calls in (
      run(REINIT, "segformer", 3, classes=19)),
     ("4.2", REINIT, "torchvision FCN from 21 classes to 3 (classifier.4)",
      run(REINIT, "fcn", 3, classes=21)))]
-LAB = Lab("lab04", "lab04_transfer", "Transfer learning: pre-training vs from scratch vs a "
-          "frozen encoder", EXERCISES, CHECKS, probes="labkit.checking.lab04_probes")
+LAB = Lab("lab04_transfer", "Transfer learning: pre-training, from scratch, frozen encoder",
+          EXERCISES, CHECKS)

@@ -48,5 +48,5 @@ CHECKS = [
     Check("3.1", DEG, "(mIoU_rgb - mIoU) / mIoU_rgb for each modality, 0 for rgb", 2,
           degradation([[0.8, 0.4, 0.6], [0.6, 0.3, 0.6], [0.2, 0.1, 0.3]])),
 ]
-LAB = Lab("lab05", "lab05_robustness", "Robustness to input modalities, and segmenting video",
-          EXERCISES, CHECKS, probes="labkit.checking.lab05_probes")
+LAB = Lab("lab05_robustness", "Robustness to input modalities, and segmenting video",
+          EXERCISES, CHECKS)

@@ -167,5 +167,4 @@ CHECKS = [Check(*c) for c in [
     ("7.1", ROLLOUT, "mean over heads, 3 layers", 2, rollout(3, 2, 4, 17)),
     ("7.2", ROLLOUT, "max over heads", 1, rollout(3, 2, 4, 17, "max")),
 ]]
-LAB = Lab("lab06", "lab06_vit", "Vision Transformer on CIFAR-100 from scratch", EXERCISES, CHECKS,
-          probes="labkit.checking.lab06_probes")
+LAB = Lab("lab06_vit", "Vision Transformer on CIFAR-100 from scratch", EXERCISES, CHECKS)

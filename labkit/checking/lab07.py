@@ -11,14 +11,14 @@ MNV3 = dict(arch="mobilenet_v3_fpn", min_size=64, max_size=96)
 
 def build(num_classes, init, losses=False, **kw):  # build_detector on stand-in checkpoints
     return probe("build", num_classes=num_classes, backbone_init=init, losses=losses, **kw).expect(
-        same_set("keys", "the model's state dict (key:[shape])", " Build it with det.fasterrcnn("
+        same_set("keys", "the model's state dict (key:[shape])", "Build it with det.fasterrcnn("
                 "arch=..., num_classes=..., min_size=..., max_size=..., frozen_bn=...): frozen "
                 "BatchNorm exactly when a checkpoint is loaded."),
         same("sizes", "[cls_score outputs, bbox_pred outputs, transform.min_size, max_size]"),
         same("read", "the checkpoints read", hint="(lk.weights.load_state_dict(det.PRETRAINED"
              '[arch][backbone_init]); none for "random")'),
-        same_set("copied", "the model tensors equal to a checkpoint's (model key <- checkpoint key)",
-                " Copy only backbone tensors (body; FPN too for coco): the heads stay as built."),
+        same_set("copied", "model tensors equal to a checkpoint's (model key <- checkpoint key)",
+                "Copy only backbone tensors (body; FPN too for coco): the heads stay as built."),
         same("report", "the report's keys", hint="(exactly 'matched' and 'skipped')"),
         same_set("matched", 'report["matched"]'), same_set("skipped", 'report["skipped"]'),
         *([same("loss_keys", "the training losses"), same("detection", "a detection's keys"),
@@ -27,7 +27,7 @@ def build(num_classes, init, losses=False, **kw):  # build_detector on stand-in 
 
 def freeze(trainable, model="tiny", **kw):  # set_backbone_trainable, parameters' flags random
     return probe("freeze", model=model, trainable=trainable, **kw).expect(
-        same_set("trainable", "the parameters requiring grad after the call", " Only model.backbone"
+        same_set("trainable", "the parameters requiring grad after the call", "Only model.backbone"
                 ".body (and model.backbone.fpn if fpn=True) may change, each to `trainable`."),
         same("count", "the returned count (sum of numel() of those set)", rtol=0, atol=0))
 
@@ -58,5 +58,4 @@ CHECKS = [
           plan(10, 3, 1e-4)),
     Check("3.2", SCHEDULE, "the notebook's hand-computed case", 1, plan(4, 2, 1e-3)),
 ]
-LAB = Lab("lab07", "lab07_detection", "Faster R-CNN backbone transfer on PASCAL VOC", EXERCISES,
-          CHECKS, probes="labkit.checking.lab07_probes")
+LAB = Lab("lab07_detection", "Faster R-CNN backbone transfer on PASCAL VOC", EXERCISES, CHECKS)

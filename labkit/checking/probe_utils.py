@@ -111,28 +111,6 @@ def parameters_out(module):
     return {str(n): [int(s) for s in p.shape] for n, p in module.named_parameters()}
 
 
-def check_names_and_shapes(have, want, what):
-    """Raise ValueError naming missing, unexpected and mis-shaped tensors ({name: shape} dicts).
-
-    Used only to load the parent's weights into a student module with a clear message (the
-    parent still compares every output)."""
-    if have == want:
-        return
-    missing = sorted(set(want) - set(have))
-    extra = sorted(set(have) - set(want))
-    wrong = sorted(k for k in set(have) & set(want) if have[k] != want[k])
-    parts = []
-    if missing:
-        parts.append(f"missing parameters {missing[:6]}")
-    if extra:
-        parts.append(f"unexpected parameters {extra[:6]}")
-    if wrong:
-        parts.append("wrong shapes " + ", ".join(f"{k} {have[k]} (expected {want[k]})"
-                                                  for k in wrong[:4]))
-    raise ValueError(f"{what}: the parameters do not follow the stub's specification: "
-                     f"{'; '.join(parts)}")
-
-
 # ----------------------------------------------------------------------------- generic probes
 
 MAX_ITEMS = 64  # entries of a returned list/dict that are reported
@@ -250,19 +228,33 @@ def module(ns, inputs, cls, config, args=(), seed=0, train=True, backward=True):
     return out
 
 
-def fixed_weights(model, seed=0):
-    """Each parameter drawn from its name (the stub's names are the specification), so that two
-    implementations with the same names compute the same function: N(0, 1/fan_in) for weight
-    matrices, 1 + N(0, 0.1^2) for norm weights, N(0, 0.1^2) for biases, N(0, 0.5^2) for tokens."""
+def draw(name, t, seed=0):
+    """The fixed value of tensor ``t`` called ``name`` (the stub's names are the specification,
+    so two implementations with the same names compute the same function): N(0, 1/fan_in) weight
+    matrices, N(0, 0.5^2) other matrices (tokens, embeddings), 1 + N(0, 0.1^2) norm scales,
+    N(0, 0.1^2) biases and running means, U(0.5, 1.5) running variances; integers unchanged."""
     import zlib
 
+    if not t.is_floating_point():
+        return t
+    rng, leaf = np.random.default_rng(zlib.crc32(name.encode()) + seed), name.rsplit(".", 1)[-1]
+    if leaf == "running_var":
+        return torch.from_numpy(rng.uniform(0.5, 1.5, tuple(t.shape))).to(t.dtype)
+    scale = (t[0].numel() ** -0.5 if name.endswith("weight") else 0.5) if t.ndim > 1 else 0.1
+    z = rng.normal(0, scale, tuple(t.shape))
+    return torch.from_numpy(z + (leaf == "weight" and t.ndim == 1)).to(t.dtype)
+
+
+def fixed_weights(model, seed=0):
+    """Every parameter and BatchNorm running statistic of ``model`` set to :func:`draw` of its
+    name (other buffers, e.g. a fixed positional encoding, stay as the student built them)."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
+    params = {n for n, _ in model.named_parameters()}
     with torch.no_grad():
-        for name, p in model.named_parameters():
-            rng = np.random.default_rng(zlib.crc32(name.encode()) + seed)
-            z = rng.normal(0, 1, tuple(p.shape))
-            weight, vector = name.endswith("weight"), z.ndim == 1
-            scale = z[0].size ** -0.5 if weight and not vector else 0.1 if vector else 0.5
-            p.copy_(torch.from_numpy(z * scale + (weight and vector)))
+        for name, t in model.state_dict().items():
+            if name in params or name.rsplit(".", 1)[-1] in ("running_mean", "running_var"):
+                t.copy_(draw(name, t, seed))
     return model
 
 

@@ -317,14 +317,25 @@ class Exercise:
 
 @dataclass
 class Lab:
-    """A lab's public side: its exercises and public checks (hidden ones join in autograder)."""
+    """A lab's public side: its exercises and public checks (hidden ones join in autograder).
+    Its own probes, if any, are the module ``labkit.checking.<id>_probes``."""
 
-    id: str
-    slug: str
+    slug: str  # "lab02_segmentation"
     title: str
     exercises: tuple[Exercise, ...]
     checks: list[Check]
-    probes: str = ""  # dotted module of the lab's own probes ("" when it needs none)
+
+    @property
+    def id(self) -> str:
+        return self.slug.split("_")[0]
+
+    @property
+    def probes(self) -> str:
+        """Dotted module of the lab's own probes ("" when it needs none)."""
+        import importlib.util
+
+        name = f"labkit.checking.{self.id}_probes"
+        return name if importlib.util.find_spec(name) is not None else ""
 
     def exercise(self, name: str) -> Exercise:
         for ex in self.exercises:
@@ -368,7 +379,8 @@ def compare_array(a, b: np.ndarray, what: str, *, rtol=1e-5, atol=1e-6, dtype=No
                   nan_ok=True) -> None:
     """``a`` must match ``b`` in shape, dtype kind (``dtype``: allowed kinds), NaNs, values."""
     if not isinstance(a, np.ndarray):
-        raise Fail(f"{what}: expected a tensor, got {type(a).__name__ if a is not None else 'nothing'}.")
+        raise Fail(f"{what}: expected a tensor, got "
+                   f"{type(a).__name__ if a is not None else 'nothing'}.")
     if a.shape != b.shape:
         raise Fail(f"{what}: shape {tuple(a.shape)}, expected {tuple(b.shape)}.")
     if dtype is not None and a.dtype.kind not in dtype:
@@ -473,7 +485,8 @@ def all_used(what: str = "the model"):
         missing = list(got.values.get("without_grad") or [])
         if missing:
             raise Fail(f"{what}: {len(missing)} parameters get no gradient "
-                       f"({', '.join(map(str, missing[:4]))}): every layer must be used in forward.")
+                       f"({', '.join(map(str, missing[:4]))}): every layer must be used in "
+                       "forward.")
 
     return compare
 

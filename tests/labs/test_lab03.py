@@ -3,7 +3,7 @@
 The whole-model checks compare the student's logits with the reference run's; the graded child
 cannot import ``transformers`` (forbidden in every exercise), so this test shows that those
 reference logits are Hugging Face's ``SegformerForSemanticSegmentation`` with the same weights
-(every tensor drawn from its name, :func:`labkit.checking.lab03_probes.draw`).
+(every tensor drawn from its name, :func:`labkit.checking.probe_utils.draw`).
 """
 
 import numpy as np
@@ -13,7 +13,7 @@ import torch
 from autograder.grade import load_references
 from autograder.labs import get_lab
 from labkit.checking.lab03 import EXERCISES
-from labkit.checking.lab03_probes import draw
+from labkit.checking.probe_utils import draw
 
 LAB = get_lab("lab03")
 

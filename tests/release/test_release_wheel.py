@@ -32,8 +32,8 @@ EXTRA = "labkit/_stale_probe.py"
 
 WEIGHT_OF = """
 import json
-from autograder.labs.lab02 import LAB
-print(json.dumps({c.number: c.weight for c in LAB.checks}))
+from autograder.labs import get_lab
+print(json.dumps({c.number: c.weight for c in get_lab("lab02").checks}))
 """
 
 

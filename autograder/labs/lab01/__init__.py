@@ -1,10 +1,9 @@
-"""Lab 01 hidden checks (private: never in labkit or a student notebook)."""
+"""Lab 01 hidden checks, ``HIDDEN`` (private: never in labkit or a student notebook)."""
 
 import numpy as np
 
-from autograder.spec import LabSpec
-from labkit.checking.lab01 import CAM, LAB, SHIFT, SP, VGG, cam, shift, spurious, vgg
-from labkit.checking.spec import Check, Fail, compare_number, hidden, integers, same, uniform
+from labkit.checking.lab01 import CAM, SHIFT, SP, VGG, cam, shift, spurious, vgg
+from labkit.checking.spec import Check, Fail, compare_number, integers, same, uniform
 
 
 def seeded(got, ref):  # the same seed gives the same output, seed + 1 another one
@@ -66,4 +65,3 @@ HIDDEN = [*(Check(n, VGG, title, 1, *steps) for n, title, *steps in (
     Check("4.4", SHIFT, "shifts of the image size or more give zeros; one pixel left at the edge",
           1, shift(12, 0), shift(0, -20), shift(9, -7)),
 ]
-LAB = LabSpec(LAB, hidden(HIDDEN))  # labkit's public declarations with the hidden checks

@@ -1,16 +1,13 @@
-"""Lab 02 hidden checks (private: never in labkit or a student notebook)."""
+"""Lab 02 hidden checks, ``HIDDEN`` (private: never in labkit or a student notebook)."""
 
 import numpy as np
 
-from autograder.spec import LabSpec
-from labkit.checking.lab02 import CM, DICE, FCN, IOU, UNET, cm, dice, fcn, iou, unet
-from labkit.checking.lab02 import LAB as PUBLIC
-from labkit.checking.spec import Check, hidden, labels, module, normal, probe, same
+from labkit.checking.lab02 import CM, DICE, FCN, IOU, UNET, UNET_BASE, cm, dice, fcn, iou, unet
+from labkit.checking.spec import Check, labels, module, normal, probe, same
 
 _perfect = np.random.default_rng(7).integers(0, 3, size=(2, 9, 11))
 _batches = dict(preds=labels((4, 24, 48), 19), targets=labels((4, 24, 48), 19, 0.15),
                 num_classes=19)
-_bad = dict(in_channels=3, num_classes=3, width=8, depth=2)
 
 HIDDEN = [
     Check("1.3", CM, "honours a non-default ignore_index", 1,
@@ -44,8 +41,8 @@ HIDDEN = [
           1, unet((2, 1, 29, 35), in_channels=1, num_classes=5, width=4, depth=4),
           unet(num_classes=19, width=16, depth=1, skip="sum", norm=False)),
     Check("5.8", UNET, "ValueError for an unknown skip or act", 1,
-          module(UNET, dict(_bad, skip="add")).raises("ValueError", 'UNet(..., skip="add")'),
-          module(UNET, dict(_bad, act="tanh")).raises("ValueError", 'UNet(..., act="tanh")'),
+          module(UNET, dict(UNET_BASE, skip="add")).raises("ValueError", 'UNet(..., skip="add")'),
+          module(UNET, dict(UNET_BASE, act="tanh")).raises("ValueError", 'UNet(..., act="tanh")'),
           needs=("5.1",)),
     Check("6.3", DICE, "19 classes, 30% ignored (value and gradient)", 1,
           dice(normal((2, 19, 12, 20)), labels((2, 12, 20), 19, 0.3))),
@@ -59,4 +56,3 @@ HIDDEN = [
     Check("6.7", DICE, "an all-ignored batch gives 0 with a finite gradient", 1,
           dice(normal((2, 3, 5, 5)), np.full((2, 5, 5), 255), atol=1e-7)),
 ]
-LAB = LabSpec(PUBLIC, hidden(HIDDEN))

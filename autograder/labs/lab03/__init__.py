@@ -1,10 +1,9 @@
-"""Lab 03 hidden checks (private: never in labkit or a student notebook)."""
+"""Lab 03 hidden checks, ``HIDDEN`` (private: never in labkit or a student notebook)."""
 
 from dataclasses import asdict
 
-from autograder.spec import LabSpec
-from labkit.checking.lab03 import ATTN, BLOCK, DECODER, EMBED, FFN, LAB, PARTS, SHARE, part, whole
-from labkit.checking.spec import Check, hidden, normal
+from labkit.checking.lab03 import ATTN, BLOCK, DECODER, EMBED, FFN, PARTS, SHARE, part, whole
+from labkit.checking.spec import Check, normal
 from labkit.models.segformer import get_config
 
 # a small custom encoder (heads > 1 from stage 1, odd sizes)
@@ -47,4 +46,3 @@ HIDDEN = [
             "parameter receives a gradient (the other parts: reference)", SHARE[k],
             whole(k, TINY, 4, (2, 3, 32, 32), train=True)) for k, ex in enumerate(PARTS)],
 ]
-LAB = LabSpec(LAB, hidden(HIDDEN))

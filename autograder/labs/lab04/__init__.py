@@ -1,8 +1,7 @@
-"""Lab 04 hidden checks (private: never in labkit or a student notebook)."""
+"""Lab 04 hidden checks, ``HIDDEN`` (private: never in labkit or a student notebook)."""
 
-from autograder.spec import LabSpec
-from labkit.checking.lab04 import FREEZE, GROUPS, LAB, LOAD, REINIT, run
-from labkit.checking.spec import Check, hidden
+from labkit.checking.lab04 import FREEZE, GROUPS, LOAD, REINIT, run
+from labkit.checking.spec import Check
 
 HIDDEN = [Check(number, ex, title, 1, call) for number, ex, title, call in (
     ("1.3", FREEZE, "torchvision FCN (tiny backbone)", run(FREEZE, "fcn")),
@@ -24,4 +23,3 @@ HIDDEN = [Check(number, ex, title, 1, call) for number, ex, title, call in (
      run(REINIT, "toy", 7)),
     ("4.4", REINIT, "same class count: fresh default-initialised trainable weights",
      run(REINIT, "segformer", 3)))]
-LAB = LabSpec(LAB, hidden(HIDDEN))

@@ -1,10 +1,9 @@
-"""Lab 05 hidden checks (private: never in labkit or a student notebook)."""
+"""Lab 05 hidden checks, ``HIDDEN`` (private: never in labkit or a student notebook)."""
 
 import numpy as np
 
-from autograder.spec import LabSpec
-from labkit.checking.lab05 import DEG, EVAL, LAB, TO, degradation, evaluate, modality
-from labkit.checking.spec import Check, hidden, labels
+from labkit.checking.lab05 import DEG, EVAL, TO, degradation, evaluate, modality
+from labkit.checking.spec import Check, labels
 
 nan, rng = np.nan, np.random.default_rng(505)
 wide = rng.random((1, 3, 4, 9))  # float64
@@ -30,4 +29,3 @@ HIDDEN = [
           degradation([[0.5, 0.5]], keys=("grayscale",)).call.raises(
               "KeyError", "relative_degradation of a dict without 'rgb'"), needs=("3.1",)),
 ]
-LAB = LabSpec(LAB, hidden(HIDDEN))  # labkit's public declarations with the hidden checks

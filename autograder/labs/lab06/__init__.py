@@ -1,10 +1,9 @@
-"""Lab 06 hidden checks (private: never in labkit or a student notebook)."""
+"""Lab 06 hidden checks, ``HIDDEN`` (private: never in labkit or a student notebook)."""
 
 import numpy as np
 
-from autograder.spec import LabSpec
 from labkit.checking import lab06 as L
-from labkit.checking.spec import Check, Fail, hidden, module, normal, param_shapes, probe, same
+from labkit.checking.spec import Check, Fail, module, normal, param_shapes, probe, same
 
 # CutMix over 300 draws of (4, 1, 16, 16) batches, by alpha: the ranges are 5 or more standard
 # errors of a 300-draw sample around the solution's statistics over 20,000 draws (bootstrap)
@@ -75,4 +74,3 @@ HIDDEN = [Check(number, exercise, title, 1, *steps) for number, exercise, title,
            images=normal((2, 3, 32, 32))).expect(
          same("out", "the rollout mask of a ViT's attention maps", rtol=1e-4, dtype="f"))),
 ]]
-LAB = LabSpec(L.LAB, hidden(HIDDEN))

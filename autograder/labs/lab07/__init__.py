@@ -1,9 +1,7 @@
-"""Lab 07 hidden checks (private: never in labkit or a student notebook)."""
+"""Lab 07 hidden checks, ``HIDDEN`` (private: never in labkit or a student notebook)."""
 
-from autograder.spec import LabSpec
 from labkit.checking.lab07 import BUILD, SCHEDULE, TRAINABLE, build, freeze, plan
-from labkit.checking.lab07 import LAB as PUBLIC
-from labkit.checking.spec import Check, fn, hidden
+from labkit.checking.spec import Check, fn
 
 HIDDEN = [
     Check("1.5", BUILD, 'ResNet-50-FPN "random" with the default sizes (800/1333)', 1,
@@ -23,4 +21,3 @@ HIDDEN = [
           fn(SCHEDULE, 3, 4, 1e-3).raises("ValueError", "frozen_epochs=4 > epochs=3"),
           fn(SCHEDULE, 3, -1, 1e-3).raises("ValueError", "frozen_epochs=-1"), needs=("3.1",)),
 ]
-LAB = LabSpec(PUBLIC, hidden(HIDDEN))
