@@ -310,12 +310,11 @@ def private_paths(lab: LabSpec, submission: Path | None = None,
                   references_file: Path | None = None) -> list[str]:
     """Folders hidden from student code (when the sandbox can): the repository's master
     notebooks and build output, the hidden checks (``autograder/labs``), the references' folder
-    and the solution
-    copies next to it, and the submission itself (in batch mode: the other students' work).
+    and the solution copies next to it, and the submission itself (in batch mode: the other
+    students' work).
     The sandbox never hides a folder that holds its own box or the Python installation."""
-    from autograder.config import REPO_ROOT
-
     import autograder.labs
+    from autograder.config import REPO_ROOT
 
     hidden_checks = Path(autograder.labs.__file__).parent
     paths = [REPO_ROOT / "labs", REPO_ROOT / "dist", REPO_ROOT / ".git", lab.master_path.parent,
