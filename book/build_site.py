@@ -288,7 +288,8 @@ def api_modules() -> list[str]:
     found = {"labkit"}
     errors = []
     for info in pkgutil.walk_packages(labkit.__path__, "labkit.", onerror=errors.append):
-        if not any(part.startswith("_") for part in info.name.split(".")):
+        lab_checks = info.name.startswith("labkit.checking.lab")  # declarations, not an API
+        if not lab_checks and not any(part.startswith("_") for part in info.name.split(".")):
             found.add(info.name)
     for name in sorted(found):
         try:
