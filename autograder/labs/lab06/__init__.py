@@ -42,7 +42,7 @@ PE, MHSA, BLOCK, VIT, CUTMIX, LOSS, ROLLOUT = (e.name for e in L.EXERCISES)
 HIDDEN = [Check(number, exercise, title, 1, *steps) for number, exercise, title, *steps in [
     ("1.2", PE, "patch 2 on a one-channel 16x16 image (64 tokens)", L.patch_embed(16, 2, 1, 8, 3)),
     ("1.3", PE, "patch 8 on 24x24 images (9 tokens)", L.patch_embed(24, 8, 3, 12, 2)),
-    ("2.2", MHSA, "a single head", L.mhsa(12, 1, 5, 2)),
+    ("2.2", MHSA, "heads=1: one head of size dim", L.mhsa(12, 1, 5, 2)),
     ("2.3", MHSA, "dropout=0.5 does nothing in eval mode", L.mhsa(16, 2, 9, 3, 0.5)),
     ("2.4", MHSA, "8 heads of size 4, batch of one", L.mhsa(32, 8, 4, 1)),
     ("3.2", BLOCK, "dropout and drop_path are the identity in eval mode",
