@@ -165,9 +165,6 @@ def grade_export(lab: LabSpec, export_dir: Path, *, references_file: Path | None
     hide = private_paths(lab, export_dir, references_file)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(folders) or 1))
     limit = budget_s() + GRACE_S
-    from autograder.grade import check_map
-
-    check_map(lab, refs)  # once, before the fork: every worker inherits it
     bar = _bar(len(folders), progress)
     todo, done = list(folders), {}
     pool = _Pool(lab, refs, hide, jobs)

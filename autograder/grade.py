@@ -38,7 +38,7 @@ from labkit.checking.program import (
     static_errors,
     unbound_notes,
 )
-from labkit.checking.spec import load_results, save_results
+from labkit.checking.spec import load_results, save_results, unmet_needs
 
 MAX_NOTEBOOK_BYTES = 20 << 20
 
@@ -217,7 +217,7 @@ class CheckMap:
     needs: dict[str, tuple[str, ...]]  # check number -> checks it needs
 
 
-def check_map(lab: LabSpec, references=None) -> CheckMap:
+def check_map(lab: LabSpec) -> CheckMap:
     visible = {call.id for c in lab.checks if not c.hidden for call in c.calls}
     raised = {s.call.id for c in lab.checks for s in c.steps if s.raises}
     return CheckMap(visible, raised, {c.number: c.needs for c in lab.checks if c.needs})
@@ -226,18 +226,10 @@ def check_map(lab: LabSpec, references=None) -> CheckMap:
 def apply_needs(data: dict, needs: dict[str, tuple[str, ...]]) -> None:
     """An error-handling check counts only when the checks it needs earned full marks."""
     by_number = {str(t.get("number", "")): t for t in data.get("tests", [])}
-    for number, required in needs.items():
-        t = by_number.get(number)
-        if t is None or not t.get("score"):
-            continue
-        failing = [r for r in required
-                   if r in by_number and by_number[r].get("score", 0) < by_number[r].get(
-                       "max_score", 0)]
-        if failing:
-            t["score"] = 0.0
-            t["output"] = (f"This error-handling check counts only when the exercise also "
-                           f"returns correct results on valid inputs (check "
-                           f"{', '.join(failing)} does not pass yet).")
+    passed = {n: t.get("score", 0) >= t.get("max_score", 0) for n, t in by_number.items()}
+    for number, message in unmet_needs(needs, passed).items():
+        if number in by_number and by_number[number].get("score"):
+            by_number[number].update(score=0.0, output=message)
 
 
 def listed_tests(lab: LabSpec, message: str) -> dict:
@@ -349,7 +341,7 @@ def grade_submission(lab: LabSpec, submission: Path, *, references: References,
         program = build_program(sub.notebook)
         notes = list(sub.notes) + program.notes + unbound_notes(lab, program)
         statics = static_errors(lab, program)
-        cmap = check_map(lab, references)
+        cmap = check_map(lab)
         calls = lab_calls(lab)
         hide = private_paths(lab, submission) if hide is None else hide
         solution = references.solution if isinstance(references, References) else program

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.sandbox import Call, CallResult
-from labkit.checking.spec import Check, Fail, Lab, outputs_or_fail, raised_kind, unique_calls
+from labkit.checking.spec import Check, Fail, Lab, unique_calls
 
 StudentError = Fail  # a check failed because of the submission (shown to the student)
 
@@ -117,16 +117,6 @@ class LabCase(unittest.TestCase):
     def result(self, call_id: str) -> CallResult | None:
         assert self.context is not None
         return self.context.results.get(call_id)
-
-    def outputs(self, call_id: str, exercise: str) -> CallResult:
-        """The student's outputs for ``call_id`` (fails with the child's error otherwise)."""
-        self.exercise_ok(exercise)
-        return outputs_or_fail(self.result(call_id), exercise)
-
-    def raised(self, call_id: str, exercise: str) -> str | None:
-        """The exception type the student's code raised on ``call_id`` (None: it returned)."""
-        self.exercise_ok(exercise)
-        return raised_kind(self.result(call_id), exercise)
 
     def reference(self, call_id: str) -> CallResult:
         assert self.context is not None

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labkit.checking.spec import CallResult, Check, Fail, Lab, load_results
+from labkit.checking.spec import CallResult, Fail, Lab, load_results, unmet_needs
 
 EXPECTED = Path(__file__).with_name("expected")
 MAX_MSG = 600
@@ -143,7 +143,6 @@ class Report:
     """The public checks of some exercises; prints as the autograder's table."""
 
     verdicts: list[Verdict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -158,14 +157,14 @@ class Report:
         return all(v.passed for v in self.verdicts)
 
     def __str__(self) -> str:
-        return format_table(self.verdicts, self.notes)
+        return format_table(self.verdicts)
 
     def __repr__(self) -> str:  # what a notebook shows below the printed table
         state = "all passed" if self.passed else "not all passed yet"
         return f"public checks: {self.score:g}/{self.max_score:g} points ({state})"
 
 
-def format_table(verdicts: list[Verdict], notes: list[str] = ()) -> str:
+def format_table(verdicts: list[Verdict]) -> str:
     """The public score table: number, check, points, then every failure's message."""
     w = max([len(v.name) for v in verdicts] + [10])
     lines = [f"{'#':<6} {'check':<{w}} {'score':>7}"]
@@ -178,22 +177,7 @@ def format_table(verdicts: list[Verdict], notes: list[str] = ()) -> str:
     for v in verdicts:
         if not v.passed and v.output:
             lines.append(f"- {v.number} {v.name}: {v.output.strip()}")
-    lines += [n for n in notes if n]
     return "\n".join(lines)
-
-
-def needs_apply(checks: list[Check], verdicts: dict[str, Verdict]) -> None:
-    """An error-handling check counts only when the checks it needs earn full marks."""
-    for c in checks:
-        v = verdicts.get(c.number)
-        if v is None or not v.score:
-            continue
-        failing = [n for n in c.needs if n in verdicts and not verdicts[n].passed]
-        if failing:
-            v.score = 0.0
-            v.output = (f"This error-handling check counts only when the exercise also returns "
-                        f"correct results on valid inputs (check {', '.join(failing)} does not "
-                        "pass yet).")
 
 
 def run_public(lab: Lab, ns: dict, exercises: list[str] | None = None,
@@ -221,7 +205,10 @@ def run_public(lab: Lab, ns: dict, exercises: list[str] | None = None,
             v.score = c.weight
         except Fail as exc:
             v.output = str(exc)
-    needs_apply(checks, verdicts)
+    passed = {n: v.passed for n, v in verdicts.items()}
+    for number, message in unmet_needs({c.number: c.needs for c in checks}, passed).items():
+        if verdicts[number].score:
+            verdicts[number].score, verdicts[number].output = 0.0, message
     return Report(list(verdicts.values()))
 
 

@@ -430,15 +430,18 @@ def _names_used(program: Program, name: str, stop: set[str]) -> set[str]:
 # ----------------------------------------------------------------------------- notes
 
 
+def graded_indices(lab, program: Program) -> set[int]:
+    """Indices of the statements the grader runs for at least one exercise."""
+    names = [ex.name for ex in lab.exercises]
+    return {st.index for name in names for st in program.program_for(name, names)}
+
+
 def missing_import_notes(lab, program: Program) -> list[str]:
     """Imports no exercise needs (so not run) whose module is not installed here: said once,
     at no cost (``from google.colab import drive`` in a notebook made on Colab)."""
     import importlib.util
 
-    names = [ex.name for ex in lab.exercises]
-    used: set[int] = set()
-    for ex in lab.exercises:
-        used |= {st.index for st in program.program_for(ex.name, names)}
+    used = graded_indices(lab, program)
     notes = []
     for st in program.imports():
         if st.index in used:
@@ -468,10 +471,7 @@ def missing_import_notes(lab, program: Program) -> list[str]:
 
 def skipped_note(lab, program: Program) -> str | None:
     """Which top-level statements no exercise needs (the grader does not run them)."""
-    names = [ex.name for ex in lab.exercises]
-    used: set[int] = set()
-    for ex in lab.exercises:
-        used |= {st.index for st in program.program_for(ex.name, names)}
+    used = graded_indices(lab, program)
     skipped = [st for st in program.statements if st.index not in used]
     if not skipped:
         return None

@@ -305,6 +305,19 @@ def hidden(checks: list[Check]) -> list[Check]:
             for c in checks]
 
 
+def unmet_needs(needs: dict[str, tuple[str, ...]], passed: dict[str, bool]) -> dict[str, str]:
+    """Error-handling checks that count for nothing because a check they need (the same
+    exercise on valid inputs) does not pass: {number: the message that says so}."""
+    out = {}
+    for number, required in needs.items():
+        failing = [n for n in required if n in passed and not passed[n]]
+        if failing:
+            out[number] = ("This error-handling check counts only when the exercise also returns "
+                           f"correct results on valid inputs (check {', '.join(failing)} does "
+                           "not pass yet).")
+    return out
+
+
 @dataclass(frozen=True)
 class Exercise:
     """A graded exercise: a top-level function or class the student writes in the notebook."""

@@ -126,16 +126,17 @@ def check_program(program: Program, lab_id: str) -> tuple[Report, list[str]]:
     statics = static_errors(lab, program)
     notes += [f"`{k}`: {v}" for k, v in statics.items()]
     partners: dict = {"__name__": "__partners__"}
-    notes += _run(program.with_imports(program.needed(names)), partners)
+    failed = dict.fromkeys(_run(program.with_imports(program.needed(names)), partners), "")
     report = Report()
     for ex in names:
         ns = {"__name__": "__main__"}
-        failed = _run(program.program_for(ex, names), ns)
-        notes += [f"while setting up `{ex}`: {f}" for f in failed if f not in notes]
+        for f in _run(program.program_for(ex, names), ns):
+            failed[f] = f"{failed.get(f) or ''}, `{ex}`".lstrip(", ")
         for other in names:
             if other != ex and other in partners:
                 ns.setdefault(other, partners[other])
         report.verdicts += run_public(lab, ns, [ex], statics).verdicts
+    notes += [f + (f" (needed by {who})" if who else "") for f, who in failed.items()]
     notes += missing_import_notes(lab, program)
     skipped = skipped_note(lab, program)
     if skipped:
